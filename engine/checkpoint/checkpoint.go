@@ -10,8 +10,8 @@ import (
 // Magic is the 8-byte signature every checkpoint file starts with.
 const Magic = "CNNVIZCK"
 
-// Version is the format version written by Write. Read accepts exactly the
-// versions listed in supportedVersions.
+// Version is the format version written by Write. Read currently accepts
+// only this version; files of other versions fail with ErrVersion.
 const Version = 1
 
 // Limits enforced by both Read and Write. They are far above what the
@@ -38,8 +38,10 @@ var supportedVersions = []uint32{1}
 // not free and every Read and Write needs it.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Sentinel errors. Errors returned by this package wrap one of these (test
-// with errors.Is) and add which part of the file was involved.
+// Sentinel errors. Format errors from Read, Write, Load and Save wrap one of
+// these (test with errors.Is) and say which part of the file was involved.
+// I/O errors from the underlying reader, writer or file system are wrapped
+// unchanged instead.
 var (
 	// ErrBadMagic means the input does not start with Magic: it is not a
 	// checkpoint at all.
@@ -86,7 +88,8 @@ func (f *File) Tensor(name string) (Tensor, bool) {
 	return Tensor{}, false
 }
 
-// Validate reports whether f can be written: every limit of the format is
+// Validate returns an error, wrapping ErrTooBig or ErrMalformed, unless f
+// can be written: every limit of the format is
 // respected, names are non-empty, valid UTF-8 and unique, every dimension is
 // positive, and every tensor's Data length equals the product of its Shape.
 // Write calls it before writing anything, so an invalid File never produces

@@ -287,7 +287,7 @@ func TestReadErrors(t *testing.T) {
 		{"short unrelated file", []byte("hi\n"), ErrBadMagic, ""},
 		{"bad magic", raw("CNNVIZCX").u32(1).blobs("", "").u32(0).seal(), ErrBadMagic, ""},
 		{"json instead", []byte(`{"layers":[]}`), ErrBadMagic, ""},
-		{"version 2", header(2).blobs("", "").u32(0).seal(), ErrVersion, "version 2, this package reads version 1"},
+		{"version 2", header(2).blobs("", "").u32(0).seal(), ErrVersion, "file has version 2, supported versions: 1"},
 		{"version 0", header(0).blobs("", "").u32(0).seal(), ErrVersion, "version 0"},
 		{"truncated version", raw(Magic).u16(1), ErrTruncated, "version"},
 		{"spec too big", header(1).u32(MaxBlobLen + 1), ErrTooBig, "spec"},

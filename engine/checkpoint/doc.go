@@ -12,7 +12,8 @@
 // # Byte layout (version 1)
 //
 // All integers are unsigned and little-endian. Offsets are from the start
-// of the file; variable-length fields make later offsets relative.
+// of the file; those that depend on earlier variable-length fields are
+// shown as ".".
 //
 //	offset  size          field
 //	0       8             magic: the ASCII bytes "CNNVIZCK"
@@ -52,8 +53,9 @@
 //     supports (ErrVersion) instead of misparsing.
 //   - A trailing CRC-32C, so disk or transfer corruption is detected
 //     (ErrChecksum) rather than silently loading wrong weights. CRC-32C is
-//     hardware-accelerated on common CPUs and detects every single-byte
-//     error, so it costs little next to the I/O.
+//     hardware-accelerated on common CPUs, so it costs little next to the
+//     I/O, and it detects every error burst of up to 32 bits, in particular
+//     every single changed byte.
 //   - Limits on every length field. As in gonum's mat/io.go, Read checks each
 //     size before allocating, so a corrupt or hostile header cannot make it
 //     allocate gigabytes (ErrTooBig). Tensor data is additionally allocated

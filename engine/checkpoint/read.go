@@ -20,7 +20,8 @@ import (
 const maxPrealloc = 1 << 16
 
 // Read decodes a checkpoint from r, which must contain exactly one
-// checkpoint: Read consumes r to EOF and rejects bytes after the checksum.
+// checkpoint: on success Read has consumed r to EOF, and it rejects bytes
+// after the checksum.
 //
 // Every length is checked against the format's limits before anything is
 // allocated for it. Errors wrap ErrBadMagic, ErrVersion, ErrTruncated,
@@ -30,7 +31,7 @@ const maxPrealloc = 1 << 16
 // rather than ErrChecksum.
 //
 // The returned File and its slices are newly allocated and never alias
-// Read's buffers or r's. An empty spec or meta is returned as nil.
+// Read's internal buffers or the input. An empty spec or meta is returned as nil.
 func Read(r io.Reader) (*File, error) {
 	// Readers over memory (bytes.Reader, bytes.Buffer, strings.Reader)
 	// know their size, which lets Read allocate each tensor exactly once.
@@ -55,7 +56,7 @@ func read(r io.Reader, size int64) (*File, error) {
 		return nil, err
 	}
 	if !slices.Contains(supportedVersions, version) {
-		return nil, fmt.Errorf("%w: file has version %d, this package reads version %s",
+		return nil, fmt.Errorf("%w: file has version %d, supported versions: %s",
 			ErrVersion, version, versionList())
 	}
 

@@ -11,10 +11,13 @@ import (
 // directory, fsyncs it, renames it over path and fsyncs the directory. A
 // reader of path therefore sees either the old checkpoint or the complete
 // new one, also after a crash or power loss. On any error the previous file
-// at path stays intact and the temporary file is removed.
+// at path stays intact and the temporary file is removed. The one exception
+// is a failure of the final directory fsync: the new file is then already
+// in place but may not survive a crash, and Save reports the error.
 //
 // The new file gets permissions 0644; checkpoints are not secret, and the
-// 0600 that temporary files are created with would surprise users.
+// 0600 that temporary files are created with would surprise users. If path
+// is a symbolic link, the link itself is replaced, not its target.
 func Save(path string, f *File) (err error) {
 	dir := filepath.Dir(path)
 	// The temporary file must be in the same directory: rename is only

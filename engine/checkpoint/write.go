@@ -37,7 +37,7 @@ func Write(w io.Writer, f *File) error {
 		// The narrowing conversions below are safe: Validate bounded every
 		// value by a limit that fits the field.
 		e.u16(uint16(len(t.Name)))
-		e.bytes([]byte(t.Name))
+		e.bytes(append(e.scratch[:0], t.Name...))
 		e.u8(uint8(len(t.Shape)))
 		for _, d := range t.Shape {
 			e.u32(uint32(d))
@@ -48,7 +48,7 @@ func Write(w io.Writer, f *File) error {
 	// The checksum covers everything written so far and is itself not
 	// hashed, so it bypasses e.bytes.
 	if e.err == nil {
-		_, e.err = e.w.Write(binary.LittleEndian.AppendUint32(nil, e.crc))
+		_, e.err = e.w.Write(binary.LittleEndian.AppendUint32(e.scratch[:0], e.crc))
 	}
 	if e.err == nil {
 		e.err = e.w.Flush()
