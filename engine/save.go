@@ -15,6 +15,7 @@ import (
 type TrainState struct {
 	Seed           uint64          `json:"seed"`
 	Epoch          int             `json:"epoch"` // epochs completed; training resumes at this 0-based epoch
+	Batch          int             `json:"batch"` // batches of that epoch already trained (0 at an epoch end)
 	BatchSize      int             `json:"batchSize"`
 	Epochs         int             `json:"epochs"` // epochs planned
 	Optimizer      OptimizerConfig `json:"optimizer"`

@@ -51,13 +51,25 @@ func (t *Trainer) BatchesPerEpoch() int { return (t.Train.Len() + t.BatchSize - 
 // Position returns the epoch and batch the next Step will train.
 func (t *Trainer) Position() (epoch, batch int) { return t.epoch, t.batch }
 
+// StepCount counts the batches trained so far over all epochs.
+func (t *Trainer) StepCount() int64 {
+	return int64(t.epoch)*int64(t.BatchesPerEpoch()) + int64(t.batch)
+}
+
 // Done reports whether every epoch has been trained.
 func (t *Trainer) Done() bool { return t.epoch >= t.Epochs }
 
 // SeekEpoch makes the next Step start epoch e from its first batch, for
 // resuming from an epoch-end checkpoint.
-func (t *Trainer) SeekEpoch(e int) {
-	t.epoch, t.batch, t.perm = e, 0, nil
+func (t *Trainer) SeekEpoch(e int) { t.Seek(e, 0) }
+
+// Seek makes the next Step train batch b of epoch e, for resuming from a
+// checkpoint taken mid-epoch. The epoch's order is regenerated from the
+// seed, so the remaining batches are the ones the interrupted run would have
+// trained; dropout masks restart from the epoch's seed, so only a resume at
+// an epoch boundary is bit-identical to an uninterrupted run.
+func (t *Trainer) Seek(e, b int) {
+	t.epoch, t.batch, t.perm = e, b, nil
 }
 
 // Step trains one batch. It must not be called once Done.
@@ -66,6 +78,13 @@ func (t *Trainer) Step() StepResult {
 		panic("engine: Step after the last epoch")
 	}
 	if t.batch == 0 || t.perm == nil {
+		t.startEpoch()
+	}
+	if t.batch >= t.BatchesPerEpoch() { // a Seek past the end of a shorter epoch
+		t.epoch, t.batch = t.epoch+1, 0
+		if t.Done() {
+			panic("engine: Step after the last epoch")
+		}
 		t.startEpoch()
 	}
 	lo := t.batch * t.BatchSize
