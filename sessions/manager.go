@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -122,8 +123,28 @@ func (m *Manager) restore(rec *Record) (*Session, error) {
 		s.rec.Seq = max(s.rec.Seq, e.Seq)
 	}
 	s.topic.Preload(msgs)
+	// The record is stored at status changes and epoch ends, the metrics
+	// as they come: after a crash the history may reach further than the
+	// record, and the runner must rewind from there.
+	if step := lastMetricStep(events); step > s.rec.Step {
+		s.rec.Step = step
+	}
 	s.publishState()
 	return s, nil
+}
+
+// lastMetricStep returns the step of the last metric point in events.
+func lastMetricStep(events []Event) int64 {
+	for i := len(events) - 1; i >= 0; i-- {
+		var env struct {
+			Type string       `json:"type"`
+			Data MetricsEvent `json:"data"`
+		}
+		if json.Unmarshal(events[i].Data, &env) == nil && env.Type == "metrics" && len(env.Data.Points) > 0 {
+			return env.Data.Points[len(env.Data.Points)-1].Step
+		}
+	}
+	return 0
 }
 
 func (m *Manager) newSession(rec Record) *Session {

@@ -1,6 +1,7 @@
 // Command viz trains convolutional networks on MNIST and shows how they
 // learn.
 //
+//	viz [serve] [flags]   run the web server (the default)
 //	viz train   [flags]   train a model headless, with a progress bar
 //	viz summary [flags]   print a model's per-layer cost table
 //	viz subset  [flags]   write a small MNIST subset (testdata/mnist)
@@ -35,11 +36,13 @@ func main() {
 // run dispatches to a subcommand. It takes its context, arguments and
 // outputs as parameters so that tests can drive it like the shell does.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usage(stderr)
+	if len(args) == 0 || len(args[0]) > 0 && args[0][0] == '-' && args[0] != "-h" && args[0] != "-help" && args[0] != "--help" {
+		return serveCommand(ctx, args, stdout, stderr)
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "serve":
+		return serveCommand(ctx, rest, stdout, stderr)
 	case "train":
 		return trainCommand(ctx, rest, stdout, stderr)
 	case "summary":
@@ -58,6 +61,7 @@ func usage(w io.Writer) error {
 	fmt.Fprint(w, `viz trains convolutional networks on MNIST and shows how they learn.
 
 Commands:
+  viz [serve] [flags]   run the web server on 127.0.0.1:8080 (the default command)
   viz train   [flags]   train a model headless, with a progress bar and per-epoch test accuracy
   viz summary [flags]   print a model's per-layer table: output volume, memory, weights
   viz subset  [flags]   write a small MNIST subset in IDX format (as in testdata/mnist)

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"cnnviz/engine/mnist"
+	"cnnviz/sessions"
+	"cnnviz/stream"
+	"cnnviz/web"
+)
+
+// serveCommand runs the product: the web server, the training sessions and
+// their streams, until ctx is cancelled (Ctrl-C, SIGTERM).
+func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		addr       = fs.String("addr", "127.0.0.1:8080", "address to listen on; 0.0.0.0:8080 opens it to the network")
+		dataDir    = fs.String("data-dir", "data", "folder for sessions, history and checkpoints")
+		data       = fs.String("data", "", "folder with the MNIST IDX files (default: the GoMNIST module in the Go module cache)")
+		maxRunning = fs.Int("max-running", 0, "sessions that train at once; the rest queue (default: one per CPU)")
+		starter    = fs.Bool("starter", true, "on first start, create and train a session with the tiny preset, so there is a model to draw for at once")
+		verbose    = fs.Bool("v", false, "log debug messages")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	dir, err := mnist.Locate(*data)
+	if err != nil {
+		return err
+	}
+	train, test, err := mnist.Load(dir)
+	if err != nil {
+		return err
+	}
+	hub := stream.NewHub(stream.Options{})
+	mgr, err := sessions.Open(sessions.Options{
+		Dir: *dataDir, Hub: hub, Train: train, Test: test, MaxRunning: *maxRunning, Log: log,
+	})
+	if err != nil {
+		hub.Close()
+		return err
+	}
+	var starterLink string
+	if *starter && len(mgr.List()) == 0 {
+		id, token, err := startStarter(mgr)
+		if err != nil {
+			log.Error("starter session", "err", err)
+		} else {
+			starterLink = fmt.Sprintf("/sessions/%s?owner=%s", id, token)
+		}
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		hub.Close()
+		return errors.Join(err, mgr.Close())
+	}
+	srv := &http.Server{
+		Handler:           web.New(web.Options{Sessions: mgr, Hub: hub, Log: log}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "cnnviz is running at http://%s/ (data in %s; Ctrl-C stops it)\n", ln.Addr(), *dataDir)
+	if starterLink != "" {
+		// The owner link is printed, never logged: whoever started the
+		// server controls the starter session.
+		fmt.Fprintf(stdout, "starter session (owner link): http://%s%s\n", ln.Addr(), starterLink)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		hub.Close()
+		return errors.Join(err, mgr.Close())
+	}
+	// Shut down in order: stop taking requests, close the viewers'
+	// sockets (http.Server.Shutdown does not track hijacked connections),
+	// then let every training session checkpoint and flush the store.
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	httpErr := srv.Shutdown(shutdownCtx)
+	hub.Close()
+	return errors.Join(httpErr, mgr.Close())
+}
+
+// startStarter creates the first session a new user sees: the tiny preset,
+// training at once. It reaches ~90% within seconds and ~98% after its one
+// epoch, so the drawing canvas has a useful model almost immediately, and
+// the user sees training happen without doing anything.
+func startStarter(mgr *sessions.Manager) (id, token string, err error) {
+	sess, token, err := mgr.Create(sessions.Settings{Name: "Starter: tiny", Preset: "tiny"})
+	if err != nil {
+		return "", "", err
+	}
+	return sess.ID(), token, sess.Control(sessions.ActionStart)
+}
