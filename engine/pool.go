@@ -1,7 +1,5 @@
 package engine
 
-import "math"
-
 // MaxPool2D keeps the largest value of each size x size window, moving by
 // stride, per channel. It has no parameters; it shrinks the maps so that
 // later layers see more of the image at lower cost.
@@ -50,18 +48,28 @@ func (l *MaxPool2D) Forward(x *Tensor, training bool) *Tensor {
 			arg := l.argmax[n*outSize : (n+1)*outSize]
 			for oy := 0; oy < l.out.H; oy++ {
 				for ox := 0; ox < l.out.W; ox++ {
+					// NHWC: the window's pixels are runs of c contiguous
+					// channels, so the channel loop is innermost. The first
+					// pixel seeds the maxima; a tie keeps the earlier one.
 					o := (oy*l.out.W + ox) * c
-					for ch := 0; ch < c; ch++ {
-						best, at := float32(math.Inf(-1)), -1
-						for py := 0; py < l.size; py++ {
-							for px := 0; px < l.size; px++ {
-								i := ((oy*l.stride+py)*w+ox*l.stride+px)*c + ch
-								if v := img[i]; v > best || at < 0 {
-									best, at = v, i
+					ym, am := y[o:o+c], arg[o:o+c]
+					first := ((oy*l.stride)*w + ox*l.stride) * c
+					copy(ym, img[first:first+c])
+					for ch := range am {
+						am[ch] = int32(first + ch)
+					}
+					for py := 0; py < l.size; py++ {
+						for px := 0; px < l.size; px++ {
+							if py == 0 && px == 0 {
+								continue
+							}
+							at := ((oy*l.stride+py)*w + ox*l.stride + px) * c
+							for ch, v := range img[at : at+c] {
+								if v > ym[ch] {
+									ym[ch], am[ch] = v, int32(at+ch)
 								}
 							}
 						}
-						y[o+ch], arg[o+ch] = best, int32(at)
 					}
 				}
 			}

@@ -1,5 +1,7 @@
 package engine
 
+import "math"
+
 // ReLU is max(0, x) as a layer of its own. Conv2D and Dense can also fuse it
 // ("activation": "relu"), which saves a pass over memory and a buffer.
 type ReLU struct {
@@ -35,20 +37,26 @@ func (l *ReLU) Backward(dy *Tensor) *Tensor {
 	return dy
 }
 
+// reluInPlace sets negative values to zero. The builtin max compiles to a
+// branch-free instruction; an if on the sign, mispredicted on half of the
+// random-signed pre-activations, made this 8x slower (34 ms against 4 ms
+// for conv2's 4.7M values at batch 128). NaN stays NaN, so a diverging run
+// is still caught by the loss.
 func reluInPlace(y []float32) {
 	for i, v := range y {
-		if v < 0 {
-			y[i] = 0
-		}
+		y[i] = max(v, 0)
 	}
 }
 
-// reluMask zeroes the gradient where the ReLU's output y was not positive.
+// reluMask zeroes the gradient where the ReLU's output y was zero. y comes
+// from reluInPlace, so it is zero or positive: its bit pattern is zero
+// exactly where the gradient must be cut, and a mask built from the bits
+// avoids the mispredicted branch (see reluInPlace).
 func reluMask(g, y []float32) {
 	y = y[:len(g)]
 	for i, v := range y {
-		if v <= 0 {
-			g[i] = 0
-		}
+		b := int32(math.Float32bits(v))
+		mask := uint32((b | -b) >> 31) // all ones if v != +0, else zero
+		g[i] = math.Float32frombits(math.Float32bits(g[i]) & mask)
 	}
 }
