@@ -220,7 +220,7 @@ func TestPredictWhileTraining(t *testing.T) {
 	}
 	_, test := m.Data()
 	drawing := engine.Drawing{W: 28, H: 28, Pixels: test.Image(0)} // a 7
-	if _, err := s.Predict(drawing); err != nil {                 // before any training
+	if _, err := s.Predict(drawing); err != nil {                  // before any training
 		t.Fatal(err)
 	}
 	if err := s.Control(ActionStart); err != nil {
@@ -360,5 +360,44 @@ func TestDelete(t *testing.T) {
 	events, _ := m.Store().Events(s.ID(), 0)
 	if len(events) != 0 {
 		t.Errorf("%d events left behind", len(events))
+	}
+}
+
+// TestSnapshotSize reports what a stored snapshot of each preset costs on
+// disk (deflated), the figure quoted in the README.
+func TestSnapshotSize(t *testing.T) {
+	m, hub := openManager(t, t.TempDir(), 2)
+	defer closeManager(t, m, hub)
+	for _, preset := range []string{"tiny", "keras-mnist"} {
+		s, _, err := m.Create(Settings{Preset: preset})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Control(ActionStep); err != nil {
+			t.Fatal(err)
+		}
+		model, release, err := s.predictor()
+		if err != nil {
+			t.Fatal(err)
+		}
+		filters, acts := s.frames(model, 1)
+		release()
+		acts.Groups = append([]stream.ImageGroup{filters.Groups[0]}, acts.Groups...)
+		raw, err := acts.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		packed, err := compress(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := decompress(packed)
+		if err != nil || len(back) != len(raw) {
+			t.Fatalf("round trip: %v", err)
+		}
+		rec := s.Record()
+		n := rec.BatchesPerEpoch * rec.Config.Epochs / rec.SnapshotEvery
+		t.Logf("%s: snapshot %d bytes, %d deflated; every %d batches, %d snapshots per run, %.0f MB",
+			preset, len(raw), len(packed), rec.SnapshotEvery, n, float64(n*len(packed))/1e6)
 	}
 }

@@ -1,10 +1,13 @@
 package sessions
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -137,7 +140,11 @@ func (s *Store) Apply(ws []write) error {
 				if err != nil {
 					return err
 				}
-				if err := b.Put(u64key(uint64(w.step)), w.snapshot); err != nil {
+				packed, err := compress(w.snapshot)
+				if err != nil {
+					return err
+				}
+				if err := b.Put(u64key(uint64(w.step)), packed); err != nil {
 					return err
 				}
 			}
@@ -189,8 +196,10 @@ func (s *Store) Snapshot(id string, step int64) (int64, []byte, error) {
 				return ErrNotFound
 			}
 		}
-		at, frame = int64(binary.BigEndian.Uint64(k)), append([]byte(nil), v...)
-		return nil
+		at = int64(binary.BigEndian.Uint64(k))
+		var err error
+		frame, err = decompress(v)
+		return err
 	})
 	return at, frame, err
 }
@@ -231,6 +240,40 @@ func (s *Store) Delete(id string) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+// Snapshots are stored deflated: activation maps after a ReLU are mostly
+// zeros, and the persister goroutine, not training, pays for it.
+func compress(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	w, err := flate.NewWriter(&buf, flate.BestSpeed)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(b); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// maxSnapshot bounds a decompressed snapshot, so a corrupt value cannot
+// make a reader allocate without limit.
+const maxSnapshot = 64 << 20
+
+func decompress(b []byte) ([]byte, error) {
+	r := flate.NewReader(bytes.NewReader(b))
+	defer r.Close()
+	out, err := io.ReadAll(io.LimitReader(r, maxSnapshot+1))
+	if err != nil {
+		return nil, fmt.Errorf("store: corrupt snapshot: %w", err)
+	}
+	if len(out) > maxSnapshot {
+		return nil, errors.New("store: snapshot too large")
+	}
+	return out, nil
 }
 
 func u64key(v uint64) []byte {
