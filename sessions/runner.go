@@ -76,39 +76,34 @@ func (r *runner) run(ctx context.Context) {
 	r.rewindIfBehind()
 	r.publishImages(time.Now())
 	for {
-		if !r.running {
+		// A paused runner waits for a command; a running one without a
+		// training slot waits for a command or a slot (showing "queued" if
+		// none is free at once); a running one with a slot only checks for
+		// a command between batches.
+		var slot chan<- struct{} // nil, and so never ready, unless wanted
+		wait := !r.running
+		if r.running && !r.hasSlot {
+			slot = r.s.m.slots
 			select {
+			case slot <- struct{}{}:
+				r.gotSlot()
+				continue
+			default:
+			}
+			r.s.setStatus(StatusQueued, "waiting for a free training slot")
+			wait = true
+		}
+		if wait {
+			select {
+			case slot <- struct{}{}:
+				r.gotSlot()
 			case c := <-r.cmds:
 				if r.handle(c) {
 					return
 				}
 			case <-ctx.Done():
-				r.checkpointIfNeeded()
+				r.shutdown()
 				return
-			}
-			continue
-		}
-		if !r.hasSlot {
-			select {
-			case r.s.m.slots <- struct{}{}:
-				r.hasSlot = true
-				r.speedSince, r.speedImages = time.Now(), 0
-				r.s.setStatus(StatusRunning, "")
-			default:
-				r.s.setStatus(StatusQueued, "waiting for a free training slot")
-				select {
-				case r.s.m.slots <- struct{}{}:
-					r.hasSlot = true
-					r.speedSince, r.speedImages = time.Now(), 0
-					r.s.setStatus(StatusRunning, "")
-				case c := <-r.cmds:
-					if r.handle(c) {
-						return
-					}
-				case <-ctx.Done():
-					r.checkpointIfNeeded()
-					return
-				}
 			}
 			continue
 		}
@@ -119,8 +114,7 @@ func (r *runner) run(ctx context.Context) {
 			}
 			continue
 		case <-ctx.Done():
-			r.flushMetrics(time.Now())
-			r.checkpointIfNeeded()
+			r.shutdown()
 			return
 		default:
 		}
@@ -128,6 +122,20 @@ func (r *runner) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// gotSlot starts training after a slot was taken.
+func (r *runner) gotSlot() {
+	r.hasSlot = true
+	r.speedSince, r.speedImages = time.Now(), 0
+	r.s.setStatus(StatusRunning, "")
+}
+
+// shutdown publishes what is pending and checkpoints, for a server that
+// is stopping; the status stays, so the session resumes on the next start.
+func (r *runner) shutdown() {
+	r.flushMetrics(time.Now())
+	r.checkpointIfNeeded()
 }
 
 // handle applies a command and reports whether the runner should exit.
