@@ -33,6 +33,7 @@ type Options struct {
 	PublishInterval time.Duration // images and prediction weights; default 200ms
 	MetricsInterval time.Duration // coalescing of per-batch metrics; default 100ms
 	Snapshots       int           // snapshots kept per session over a whole run; default 3000
+	MaxModelBytes   int64         // refuse models whose training step would need more; default 2 GiB
 	Log             *slog.Logger
 }
 
@@ -70,6 +71,9 @@ func Open(opts Options) (*Manager, error) {
 	}
 	if opts.Snapshots <= 0 {
 		opts.Snapshots = 3000
+	}
+	if opts.MaxModelBytes <= 0 {
+		opts.MaxModelBytes = 2 << 30
 	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -165,6 +169,14 @@ func (m *Manager) Create(settings Settings) (*Session, string, error) {
 	cfg, err := settings.Resolve()
 	if err != nil {
 		return nil, "", err
+	}
+	model, err := engine.Build(cfg.Spec, cfg.Seed)
+	if err != nil {
+		return nil, "", &FieldError{"layers", err.Error()}
+	}
+	if need := engine.TrainingBytes(model, cfg.BatchSize); need > m.opts.MaxModelBytes {
+		return nil, "", &FieldError{"layers", fmt.Sprintf("training this model at batch size %d needs about %d MB, more than the server allows (%d MB); use fewer or smaller layers, or a smaller batch",
+			cfg.BatchSize, need>>20, m.opts.MaxModelBytes>>20)}
 	}
 	if m.ctx.Err() != nil {
 		return nil, "", errors.New("sessions: shutting down")

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -399,5 +400,26 @@ func TestSnapshotSize(t *testing.T) {
 		n := rec.BatchesPerEpoch * rec.Config.Epochs / rec.SnapshotEvery
 		t.Logf("%s: snapshot %d bytes, %d deflated; every %d batches, %d snapshots per run, %.0f MB",
 			preset, len(raw), len(packed), rec.SnapshotEvery, n, float64(n*len(packed))/1e6)
+	}
+}
+
+func TestModelMemoryLimit(t *testing.T) {
+	train, test := loadData(t)
+	hub := stream.NewHub(stream.Options{})
+	m, err := Open(Options{Dir: t.TempDir(), Hub: hub, Train: train, Test: test, Log: quietLog(), MaxModelBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeManager(t, m, hub)
+	if _, _, err := m.Create(Settings{Preset: "tiny"}); err != nil {
+		t.Fatalf("tiny refused: %v", err)
+	}
+	_, _, err = m.Create(Settings{Preset: "keras-mnist"}) // ~200 MB at batch 128
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "layers" || !strings.Contains(err.Error(), "MB") {
+		t.Fatalf("keras-mnist under a 64 MB limit: %v", err)
+	}
+	if len(m.List()) != 1 {
+		t.Errorf("the refused session was stored")
 	}
 }
