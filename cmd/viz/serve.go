@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"cnnviz/engine/mnist"
@@ -27,6 +28,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		dataDir    = fs.String("data-dir", "data", "folder for sessions, history and checkpoints")
 		data       = fs.String("data", "", "folder with the MNIST IDX files (default: the GoMNIST module in the Go module cache)")
 		maxRunning = fs.Int("max-running", 0, "sessions that train at once; the rest queue (default: one per CPU)")
+		maxModelMB = fs.Int64("max-model-mb", 2048, "refuse models whose training step would need more memory than this")
 		starter    = fs.Bool("starter", true, "on first start, create and train a session with the tiny preset, so there is a model to draw for at once")
 		verbose    = fs.Bool("v", false, "log debug messages")
 	)
@@ -53,6 +55,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	hub := stream.NewHub(stream.Options{})
 	mgr, err := sessions.Open(sessions.Options{
 		Dir: *dataDir, Hub: hub, Train: train, Test: test, MaxRunning: *maxRunning, Log: log,
+		MaxModelBytes: *maxModelMB << 20,
 	})
 	if err != nil {
 		hub.Close()
@@ -80,10 +83,18 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "cnnviz is running at http://%s/ (data in %s; Ctrl-C stops it)\n", ln.Addr(), *dataDir)
+	shareHost := ln.Addr().String()
+	if urls := shareURLs(ln.Addr()); len(urls) > 0 {
+		fmt.Fprintln(stdout, "open to the network; share with your class:")
+		for _, u := range urls {
+			fmt.Fprintf(stdout, "  %s\n", u)
+		}
+		shareHost = strings.TrimSuffix(strings.TrimPrefix(urls[0], "http://"), "/")
+	}
 	if starterLink != "" {
 		// The owner link is printed, never logged: whoever started the
-		// server controls the starter session.
-		fmt.Fprintf(stdout, "starter session (owner link): http://%s%s\n", ln.Addr(), starterLink)
+		// server controls the starter session. Keep it to yourself.
+		fmt.Fprintf(stdout, "starter session, teacher link (controls it; keep it to yourself): http://%s%s\n", shareHost, starterLink)
 	}
 
 	select {
@@ -101,6 +112,29 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	httpErr := srv.Shutdown(shutdownCtx)
 	hub.Close()
 	return errors.Join(httpErr, mgr.Close())
+}
+
+// shareURLs lists the addresses other machines can reach the server at,
+// when it listens on every interface (0.0.0.0 or ::); none for a loopback
+// or a specific address.
+func shareURLs(addr net.Addr) []string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return nil
+	}
+	ifaces, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var urls []string
+	for _, a := range ifaces {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok || ipnet.IP.IsLoopback() || ipnet.IP.To4() == nil || ipnet.IP.IsLinkLocalUnicast() {
+			continue
+		}
+		urls = append(urls, fmt.Sprintf("http://%s/", net.JoinHostPort(ipnet.IP.String(), fmt.Sprint(tcp.Port))))
+	}
+	return urls
 }
 
 // startStarter creates the first session a new user sees: the tiny preset,
