@@ -186,6 +186,9 @@ func (s *Server) predict(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if !s.predictLimit.allow(clientIP(c.Request())) {
+		return errorf(http.StatusTooManyRequests, "too many predictions: at most 20 a second")
+	}
 	var req DrawingRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err

@@ -399,3 +399,22 @@ func TestExports(t *testing.T) {
 		t.Errorf("unknown export: %d", resp.StatusCode)
 	}
 }
+
+func TestPredictRateLimit(t *testing.T) {
+	e := startAPIEnv(t)
+	cr := e.create(t, `{"preset": "tiny"}`)
+	body := `{"width": 8, "height": 8, "values": [` + strings.TrimSuffix(strings.Repeat("0,", 64), ",") + `]}`
+	limited := 0
+	for i := 0; i < 3*predictBurst; i++ {
+		var out map[string]any
+		resp := e.do(t, "POST", "/api/sessions/"+cr.ID+"/predict", "", body, &out)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+		} else if resp.StatusCode != http.StatusOK {
+			t.Fatalf("predict: %d %v", resp.StatusCode, out)
+		}
+	}
+	if limited == 0 {
+		t.Errorf("%d predictions in a burst were all answered", 3*predictBurst)
+	}
+}

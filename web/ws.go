@@ -8,7 +8,9 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
 
+	"cnnviz/engine"
 	"cnnviz/sessions"
 	"cnnviz/stream"
 )
@@ -31,8 +33,11 @@ func (s *Server) watch(c echo.Context) error {
 	if err != nil {
 		return nil // the upgrader has answered with an HTTP error
 	}
+	// Each connection has its own prediction budget, so a class behind one
+	// NAT address is not limited as one client.
+	limit := rate.NewLimiter(predictRate, predictBurst)
 	handle := func(cl *stream.Client, msgType int, data []byte) error {
-		return s.handleClientMessage(sess, cl, msgType, data)
+		return s.handleClientMessage(sess, cl, limit, msgType, data)
 	}
 	if err := s.hub.Serve(c.Request().Context(), conn, sess.ID(), since, handle); err != nil {
 		s.log.Debug("viewer left", "session", sess.ID(), "err", err)
@@ -48,51 +53,62 @@ type ClientMessage struct {
 	DrawingRequest
 }
 
-// errFatal marks client messages after which the connection is closed.
-var errFatal = errors.New("fatal")
-
-func (s *Server) handleClientMessage(sess *sessions.Session, cl *stream.Client, msgType int, data []byte) error {
+// decodeClientMessage parses a client's message strictly (unknown fields
+// and trailing data are errors) and validates what it asks for. The
+// returned id is set whenever the message got that far, so the error answer
+// can name the request.
+func decodeClientMessage(msgType int, data []byte) (id uint64, d engine.Drawing, err error) {
 	if msgType != websocket.TextMessage {
-		s.sendError(sess, cl, 0, "binary messages are not accepted: send JSON text")
-		return nil
+		return 0, d, errors.New("binary messages are not accepted: send JSON text")
 	}
 	var msg ClientMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&msg); err != nil {
-		s.sendError(sess, cl, 0, "invalid message: "+err.Error())
+		return 0, d, fmt.Errorf("invalid message: %w", err)
+	}
+	if dec.More() {
+		return msg.ID, d, errors.New("invalid message: trailing data after the JSON object")
+	}
+	if msg.Type != "predict" {
+		return msg.ID, d, fmt.Errorf("unknown message type %q (want predict)", msg.Type)
+	}
+	d, err = msg.Drawing()
+	return msg.ID, d, err
+}
+
+func (s *Server) handleClientMessage(sess *sessions.Session, cl *stream.Client, limit *rate.Limiter, msgType int, data []byte) error {
+	id, d, err := decodeClientMessage(msgType, data)
+	if err != nil {
+		s.sendError(sess, cl, id, err.Error())
 		return nil
 	}
-	switch msg.Type {
-	case "predict":
-		d, err := msg.Drawing()
-		if err != nil {
-			s.sendError(sess, cl, msg.ID, err.Error())
-			return nil
-		}
-		p, err := sess.Predict(d)
-		if err != nil {
-			s.sendError(sess, cl, msg.ID, err.Error())
-			return nil
-		}
-		answer, err := stream.JSON("prediction", sess.ID(), 0, predictionAnswer{ID: msg.ID, Prediction: p})
-		if err != nil {
-			return err
-		}
-		p.Activations.Seq = msg.ID
-		frame, err := p.Activations.MarshalBinary()
-		if err != nil {
-			return err
-		}
-		bin, err := stream.NewBinary(msg.ID, frame)
-		if err != nil {
-			return err
-		}
-		cl.SendPrivate(answer)
-		cl.SendPrivate(bin)
-	default:
-		s.sendError(sess, cl, msg.ID, fmt.Sprintf("unknown message type %q (want predict)", msg.Type))
+	if !limit.Allow() {
+		s.sendError(sess, cl, id, "too many predictions: at most 20 a second")
+		return nil
 	}
+	p, err := sess.Predict(d)
+	if err != nil {
+		s.sendError(sess, cl, id, err.Error())
+		return nil
+	}
+	answer, err := stream.JSON("prediction", sess.ID(), 0, predictionAnswer{ID: id, Prediction: p})
+	if err != nil {
+		return err
+	}
+	// The drawing's maps follow as a kind-3 frame whose seq is the request
+	// id, so the client can pair the two.
+	p.Activations.Seq = id
+	frame, err := p.Activations.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	bin, err := stream.NewBinary(id, frame)
+	if err != nil {
+		return err
+	}
+	cl.SendPrivate(answer)
+	cl.SendPrivate(bin)
 	return nil
 }
 
