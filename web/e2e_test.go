@@ -34,6 +34,11 @@ import (
 // sets it), which makes a missing browser a failure. CNNVIZ_CHROMIUM names
 // another browser binary.
 
+// patience bounds each wait for the page to react. Waits end as soon as
+// the page is there, so it only matters on a slow machine (the race
+// detector over the portable kernels trains ~50 times slower).
+const patience = 30 * time.Second
+
 var screenshots = flag.Bool("screenshots", false, "write the browser tests' screenshots to testdata/screenshots (default: a temporary folder)")
 
 // chromiumPath returns the browser to drive, or skips the test.
@@ -405,17 +410,19 @@ func TestBrowser(t *testing.T) {
 			chromedp.SendKeys(chromedp.ID("f-name"), "e2e lenet"),
 			chromedp.SetValue(chromedp.ID("f-preset"), "lenet5"),
 			chromedp.SetValue(chromedp.ID("f-epochs"), "60"),
+			// Small batches: more points a second for the curves to gain.
+			chromedp.SetValue(chromedp.ID("f-batch"), "16"),
 			chromedp.Click(testid("create-start")), // unticks "start training at once": the page's button starts it
 			chromedp.Click(testid("create-submit")),
 		)
-		created = strings.TrimPrefix(tb.waitPath("/sessions/", 10*time.Second), "/sessions/")
+		created = strings.TrimPrefix(tb.waitPath("/sessions/", patience), "/sessions/")
 		tb.do(chromedp.WaitVisible(testid("control-start")))
 		if got := tb.text("session-status"); got != "created" {
 			t.Errorf("status before start = %q, want created", got)
 		}
 		tb.ready()
 		tb.click("control-start")
-		poll[bool](tb, `['running', 'queued'].includes(document.querySelector('[data-testid=session-status]').textContent)`, 10*time.Second)
+		poll[bool](tb, `['running', 'queued'].includes(document.querySelector('[data-testid=session-status]').textContent)`, patience)
 	})
 	if created == "" {
 		t.Fatal("no session was created")
@@ -424,11 +431,11 @@ func TestBrowser(t *testing.T) {
 	t.Run("curves and filters", func(t *testing.T) {
 		tb := b.tab(t)
 		tb.open("/sessions/" + created)
-		first := poll[int](tb, `Number(document.querySelector('[data-testid=loss-chart]').dataset.points) >= 5 && Number(document.querySelector('[data-testid=loss-chart]').dataset.points)`, 30*time.Second)
-		poll[bool](tb, `document.querySelectorAll('[data-testid=filters] canvas').length > 0`, 10*time.Second)
+		first := poll[int](tb, `Number(document.querySelector('[data-testid=loss-chart]').dataset.points) >= 5 && Number(document.querySelector('[data-testid=loss-chart]').dataset.points)`, 60*time.Second)
+		poll[bool](tb, `document.querySelectorAll('[data-testid=filters] canvas').length > 0`, patience)
 		before := eval[string](tb, filtersSignature)
-		later := poll[int](tb, fmt.Sprintf(`(n => n >= %d && n)(Number(document.querySelector('[data-testid=loss-chart]').dataset.points))`, first+10), 30*time.Second)
-		poll[bool](tb, fmt.Sprintf(`%s !== %q`, filtersSignature, before), 10*time.Second)
+		later := poll[int](tb, fmt.Sprintf(`(n => n >= %d && n)(Number(document.querySelector('[data-testid=loss-chart]').dataset.points))`, first+10), 60*time.Second)
+		poll[bool](tb, fmt.Sprintf(`%s !== %q`, filtersSignature, before), 30*time.Second)
 		t.Logf("loss curve: %d points, then %d; the filters changed", first, later)
 		if n := eval[int](tb, `document.querySelectorAll('[data-testid=activations] .act-row').length`); n < 5 {
 			t.Errorf("activation rows = %d, want the input and every layer", n)
@@ -450,12 +457,12 @@ func TestBrowser(t *testing.T) {
 		poll[bool](tb, `(() => { const s = `+scrub+`; s.dispatchEvent(new Event('pointerdown')); return !s.disabled && Number(s.max) > 1; })()`, 20*time.Second)
 		firstSnap := eval[int](tb, `fetch('/api/sessions/`+created+`/snapshots').then(r => r.json()).then(j => j.steps[0])`, chromedp.EvalAwaitPromise)
 		tb.do(chromedp.Evaluate[chromedp.Void](`(s => { s.value = '0'; s.dispatchEvent(new Event('input')); })(` + scrub + `)`))
-		poll[bool](tb, fmt.Sprintf(`document.querySelector('[data-testid=filters]').dataset.step === '%d'`, firstSnap), 10*time.Second)
+		poll[bool](tb, fmt.Sprintf(`document.querySelector('[data-testid=filters]').dataset.step === '%d'`, firstSnap), patience)
 		if label := eval[string](tb, `document.querySelector('[data-scrub-label]').textContent`); !strings.HasPrefix(label, "batch") {
 			t.Errorf("scrubbed back, the label says %q", label)
 		}
 		tb.do(chromedp.Evaluate[chromedp.Void](`(s => { s.value = s.max; s.dispatchEvent(new Event('input')); })(` + scrub + `)`))
-		poll[bool](tb, `document.querySelector('[data-scrub-label]').textContent === 'live'`, 10*time.Second)
+		poll[bool](tb, `document.querySelector('[data-scrub-label]').textContent === 'live'`, patience)
 	})
 
 	t.Run("pause and resume", func(t *testing.T) {
@@ -463,25 +470,25 @@ func TestBrowser(t *testing.T) {
 		tb.open("/sessions/" + created)
 		tb.do(chromedp.WaitVisible(testid("control-pause")))
 		tb.click("control-pause")
-		poll[bool](tb, `document.querySelector('[data-testid=session-status]').textContent === 'paused'`, 10*time.Second)
+		poll[bool](tb, `document.querySelector('[data-testid=session-status]').textContent === 'paused'`, patience)
 		points := eval[int](tb, `Number(document.querySelector('[data-testid=loss-chart]').dataset.points)`)
 		time.Sleep(300 * time.Millisecond)
 		if now := eval[int](tb, `Number(document.querySelector('[data-testid=loss-chart]').dataset.points)`); now != points {
 			t.Errorf("paused, yet the loss curve grew from %d to %d points", points, now)
 		}
 		tb.click("control-step")
-		poll[bool](tb, fmt.Sprintf(`Number(document.querySelector('[data-testid=loss-chart]').dataset.points) === %d`, points+1), 10*time.Second)
+		poll[bool](tb, fmt.Sprintf(`Number(document.querySelector('[data-testid=loss-chart]').dataset.points) === %d`, points+1), patience)
 		tb.do(chromedp.WaitVisible(testid("control-resume")))
 		tb.click("control-resume")
-		poll[bool](tb, `document.querySelector('[data-testid=session-status]').textContent === 'running'`, 10*time.Second)
-		poll[bool](tb, fmt.Sprintf(`Number(document.querySelector('[data-testid=loss-chart]').dataset.points) > %d`, points+1), 10*time.Second)
+		poll[bool](tb, `document.querySelector('[data-testid=session-status]').textContent === 'running'`, patience)
+		poll[bool](tb, fmt.Sprintf(`Number(document.querySelector('[data-testid=loss-chart]').dataset.points) > %d`, points+1), patience)
 
 		// The owner picks the test image whose activation maps everyone sees.
 		tb.do(
 			chromedp.SetValue(chromedp.CSS("[data-probe-input]"), "3"),
 			chromedp.Click(chromedp.CSS("[data-probe-set]")),
 		)
-		poll[bool](tb, `document.querySelector('[data-probe-index]').textContent === '3'`, 10*time.Second)
+		poll[bool](tb, `document.querySelector('[data-probe-index]').textContent === '3'`, patience)
 		sess, err := srv.Sessions.Get(created)
 		if err != nil {
 			t.Fatal(err)
@@ -514,7 +521,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.SetValue(chromedp.ID("f-lr"), "-1"),
 			chromedp.Click(testid("create-submit")),
 		)
-		msg := poll[string](tb, `document.querySelector('[data-error-for=learningRate]').textContent`, 10*time.Second)
+		msg := poll[string](tb, `document.querySelector('[data-error-for=learningRate]').textContent`, patience)
 		if !strings.Contains(msg, "learning") && !strings.Contains(msg, "positive") {
 			t.Errorf("learning rate error = %q", msg)
 		}
@@ -526,7 +533,7 @@ func TestBrowser(t *testing.T) {
 			chromedp.SetValue(chromedp.ID("f-layers"), `[{"type": "conv2d", "filters": 0, "kernel": 3}, {"type": "flatten"}, {"type": "dense", "units": 10}]`),
 			chromedp.Click(testid("create-submit")),
 		)
-		msg = poll[string](tb, `document.querySelector('[data-error-for=layers]').textContent`, 10*time.Second)
+		msg = poll[string](tb, `document.querySelector('[data-error-for=layers]').textContent`, patience)
 		if !strings.Contains(msg, "filters") {
 			t.Errorf("layer error = %q", msg)
 		}
@@ -552,7 +559,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("draw digits", func(t *testing.T) {
 		tb := b.tab(t)
 		tb.open("/sessions/" + trained.ID())
-		poll[bool](tb, `document.querySelector('[data-conn]').dataset.state === 'live'`, 10*time.Second)
+		poll[bool](tb, `document.querySelector('[data-conn]').dataset.state === 'live'`, patience)
 		// This browser did not create the session: it watches.
 		if n := eval[int](tb, `document.querySelectorAll('[data-action]').length`); n != 0 {
 			t.Errorf("a viewer sees %d controls", n)
@@ -565,7 +572,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("drew a 0, the model read %q", got)
 		}
 		// The preprocessing and the drawing's activation maps are shown.
-		poll[bool](tb, `document.querySelector('[data-testid=activations]').dataset.source === 'drawing' && document.querySelectorAll('[data-testid=activations] .act-row').length > 3`, 10*time.Second)
+		poll[bool](tb, `document.querySelector('[data-testid=activations]').dataset.source === 'drawing' && document.querySelectorAll('[data-testid=activations] .act-row').length > 3`, patience)
 		tb.do(chromedp.ScrollIntoView(chromedp.CSS("#draw-title")))
 		tb.screenshot("drawing.png")
 	})
@@ -580,7 +587,7 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("%s is %d px wider than an 820 px tablet screen", path, over)
 			}
 		}
-		poll[bool](tb, `document.querySelector('[data-conn]').dataset.state === 'live'`, 10*time.Second)
+		poll[bool](tb, `document.querySelector('[data-conn]').dataset.state === 'live'`, patience)
 		// A finger's tap leaves a dot, and the dot gets an answer.
 		tb.do(chromedp.ScrollIntoView(testid("draw-canvas")))
 		type point struct{ X, Y float64 }
@@ -600,7 +607,7 @@ func TestBrowser(t *testing.T) {
 		}
 		tb := b.tab(t)
 		tb.open("/sessions/" + trained.ID())
-		poll[bool](tb, `document.querySelector('[data-conn]').dataset.state === 'live'`, 10*time.Second)
+		poll[bool](tb, `document.querySelector('[data-conn]').dataset.state === 'live'`, patience)
 		for i := 0; i < 12; i++ {
 			n := tb.predictions()
 			dx := 0.03 * float64(i%5)

@@ -306,6 +306,9 @@ function showMistakes(mistakes, epoch) {
 
 function setProbe(index) {
   if (index === undefined || index === null) return;
+  // Every state message carries the probe: touch the picker only when it
+  // changes, so that a number being typed is not overwritten.
+  const changed = index !== state.probe;
   state.probe = index;
   const img = $('[data-probe-img]');
   const src = `/api/mnist/test/${index}.png`;
@@ -315,7 +318,7 @@ function setProbe(index) {
   }
   $('[data-probe-index]').textContent = String(index);
   const input = $('[data-probe-input]');
-  if (input && document.activeElement !== input) input.value = String(index);
+  if (input && changed && document.activeElement !== input) input.value = String(index);
 }
 
 async function pickProbe(index) {
