@@ -95,10 +95,20 @@ func (s *Session) frames(m *engine.Model, step int64) (filters, acts *stream.Ima
 
 // publishImages refreshes the weights that predictions use and sends the
 // filters and the probe's activation maps to viewers (latest-wins).
-func (r *runner) publishImages(now time.Time) {
+//
+// The periodic publish while training skips the frames when nobody is
+// watching; commands (pause, step, refresh) publish them always, since the
+// topic keeps the latest for the next viewer.
+func (r *runner) publishImages(now time.Time, always bool) {
 	r.lastImages = now
 	step := r.trainer.StepCount()
 	r.s.weights.Store(snapshotWeights(r.model, step))
+	if !always && r.s.topic.Clients() == 0 {
+		// Nobody is watching: skip the forward pass and the encoding. A
+		// viewer who connects gets frames at the next interval.
+		r.s.framesPublished.Store(false)
+		return
+	}
 	filters, acts := r.s.frames(r.model, step)
 	r.s.publishFrame("filters", filters)
 	r.s.publishFrame("activations", acts)

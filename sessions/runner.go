@@ -74,7 +74,7 @@ func (r *runner) run(ctx context.Context) {
 	defer close(r.done)
 	defer r.detach()
 	r.rewindIfBehind()
-	r.publishImages(time.Now())
+	r.publishImages(time.Now(), true)
 	for {
 		// A paused runner waits for a command; a running one without a
 		// training slot waits for a command or a slot (showing "queued" if
@@ -148,7 +148,7 @@ func (r *runner) handle(c command) (exit bool) {
 		r.running = false
 		r.releaseSlot()
 		r.flushMetrics(time.Now())
-		r.publishImages(time.Now())
+		r.publishImages(time.Now(), true)
 		r.checkpointIfNeeded()
 		r.s.setStatus(StatusPaused, "paused by its owner")
 	case ActionStep:
@@ -158,7 +158,7 @@ func (r *runner) handle(c command) (exit bool) {
 		}
 		exit = r.trainOne()
 		r.flushMetrics(time.Now())
-		r.publishImages(time.Now())
+		r.publishImages(time.Now(), true)
 		if !exit {
 			r.s.setStatus(StatusPaused, "stepped one batch")
 		}
@@ -174,7 +174,7 @@ func (r *runner) handle(c command) (exit bool) {
 		}
 		exit = true
 	case actionRefresh:
-		r.publishImages(time.Now())
+		r.publishImages(time.Now(), true)
 	}
 	c.reply <- err
 	return exit
@@ -219,7 +219,7 @@ func (r *runner) trainOne() (over bool) {
 		r.endEpoch(res, step)
 	}
 	if now.Sub(r.lastImages) >= r.s.m.opts.PublishInterval || res.EpochEnd {
-		r.publishImages(now)
+		r.publishImages(now, false)
 	}
 	if r.trainer.Done() {
 		r.checkpointIfNeeded()

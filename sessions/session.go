@@ -437,7 +437,7 @@ func (s *Session) EnsureFrames() error {
 	r := s.runner
 	s.mu.Unlock()
 	if r != nil {
-		return nil // the runner publishes
+		return r.send(actionRefresh)
 	}
 	return s.publishIdleFrames()
 }

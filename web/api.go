@@ -187,7 +187,7 @@ func (s *Server) predict(c echo.Context) error {
 		return err
 	}
 	if !s.predictLimit.allow(clientIP(c.Request())) {
-		return errorf(http.StatusTooManyRequests, "too many predictions: at most 20 a second")
+		return errorf(http.StatusTooManyRequests, fmt.Sprintf("too many predictions: at most %d a second", s.predictRate))
 	}
 	var req DrawingRequest
 	if err := decodeJSON(c, &req); err != nil {

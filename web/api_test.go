@@ -405,7 +405,7 @@ func TestPredictRateLimit(t *testing.T) {
 	cr := e.create(t, `{"preset": "tiny"}`)
 	body := `{"width": 8, "height": 8, "values": [` + strings.TrimSuffix(strings.Repeat("0,", 64), ",") + `]}`
 	limited := 0
-	for i := 0; i < 3*predictBurst; i++ {
+	for i := 0; i < 3*defaultPredictRate; i++ {
 		var out map[string]any
 		resp := e.do(t, "POST", "/api/sessions/"+cr.ID+"/predict", "", body, &out)
 		if resp.StatusCode == http.StatusTooManyRequests {
@@ -415,6 +415,6 @@ func TestPredictRateLimit(t *testing.T) {
 		}
 	}
 	if limited == 0 {
-		t.Errorf("%d predictions in a burst were all answered", 3*predictBurst)
+		t.Errorf("%d predictions in a burst were all answered", 3*defaultPredictRate)
 	}
 }

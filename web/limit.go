@@ -9,19 +9,17 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Prediction rate limits. Drawing sends a prediction every ~80 ms while
-// the pen moves (debounced in the browser), so 20 a second with a burst of
-// 20 never limits a person, and keeps one client from taking a core that
-// training and 200 classmates need.
-const (
-	predictRate  = 20
-	predictBurst = 20
-)
+// defaultPredictRate limits predictions per client. Drawing sends one
+// every ~80 ms while the pen moves (debounced in the browser), so 20 a
+// second with a burst of 20 never limits a person, and keeps one client
+// from taking a core that training and 200 classmates need.
+const defaultPredictRate = 20
 
 // clientLimiter keeps a token bucket per client key (an IP address for
 // HTTP; each WebSocket has a bucket of its own), forgetting clients idle for
 // a minute so that the map stays small.
 type clientLimiter struct {
+	rate    int // per second, and the burst
 	mu      sync.Mutex
 	clients map[string]*limiterEntry
 	pruned  time.Time
@@ -32,8 +30,8 @@ type limiterEntry struct {
 	seen time.Time
 }
 
-func newClientLimiter() *clientLimiter {
-	return &clientLimiter{clients: map[string]*limiterEntry{}, pruned: time.Now()}
+func newClientLimiter(perSecond int) *clientLimiter {
+	return &clientLimiter{rate: perSecond, clients: map[string]*limiterEntry{}, pruned: time.Now()}
 }
 
 // allow reports whether the client may make one more request now.
@@ -51,7 +49,7 @@ func (l *clientLimiter) allow(key string) bool {
 	}
 	e, ok := l.clients[key]
 	if !ok {
-		e = &limiterEntry{lim: rate.NewLimiter(predictRate, predictBurst)}
+		e = &limiterEntry{lim: rate.NewLimiter(rate.Limit(l.rate), l.rate)}
 		l.clients[key] = e
 	}
 	e.seen = now

@@ -24,6 +24,10 @@ type Options struct {
 	Log      *slog.Logger
 	// MaxBody bounds request bodies; a 280x280 drawing as JSON is ~110 KB.
 	MaxBody string // default "512K"
+	// PredictRate is how many predictions a second one client may ask
+	// for (per WebSocket; per address over HTTP); default 20, with a burst
+	// of as many.
+	PredictRate int
 }
 
 // Server serves cnnviz over HTTP.
@@ -35,6 +39,7 @@ type Server struct {
 	upgrader websocket.Upgrader
 	// predictLimit bounds HTTP predictions per client address.
 	predictLimit *clientLimiter
+	predictRate  int
 	assets       *assets // the embedded JS, CSS and icon
 }
 
@@ -46,7 +51,10 @@ func New(opts Options) *Server {
 	if opts.MaxBody == "" {
 		opts.MaxBody = "512K"
 	}
-	s := &Server{sessions: opts.Sessions, hub: opts.Hub, log: opts.Log, echo: echo.New(), predictLimit: newClientLimiter()}
+	if opts.PredictRate <= 0 {
+		opts.PredictRate = defaultPredictRate
+	}
+	s := &Server{sessions: opts.Sessions, hub: opts.Hub, log: opts.Log, echo: echo.New(), predictLimit: newClientLimiter(opts.PredictRate), predictRate: opts.PredictRate}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 16384,

@@ -35,7 +35,7 @@ func (s *Server) watch(c echo.Context) error {
 	}
 	// Each connection has its own prediction budget, so a class behind one
 	// NAT address is not limited as one client.
-	limit := rate.NewLimiter(predictRate, predictBurst)
+	limit := rate.NewLimiter(rate.Limit(s.predictRate), s.predictRate)
 	handle := func(cl *stream.Client, msgType int, data []byte) error {
 		return s.handleClientMessage(sess, cl, limit, msgType, data)
 	}
@@ -84,7 +84,7 @@ func (s *Server) handleClientMessage(sess *sessions.Session, cl *stream.Client, 
 		return nil
 	}
 	if !limit.Allow() {
-		s.sendError(sess, cl, id, "too many predictions: at most 20 a second")
+		s.sendError(sess, cl, id, fmt.Sprintf("too many predictions: at most %d a second", s.predictRate))
 		return nil
 	}
 	p, err := sess.Predict(d)
