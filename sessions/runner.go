@@ -23,12 +23,13 @@ type runner struct {
 	running bool // training (or waiting for a slot), as opposed to paused
 	hasSlot bool
 
-	pending      []MetricPoint // batches not yet published
-	lastMetrics  time.Time
-	lastImages   time.Time
-	speedImages  int
-	speedSince   time.Time
-	imagesPerSec float64
+	pending         []MetricPoint // batches not yet published
+	lastMetrics     time.Time
+	lastImages      time.Time
+	lastActivations time.Time
+	speedImages     int
+	speedSince      time.Time
+	imagesPerSec    float64
 
 	epochLoss, epochCorrect, epochSeen float64
 	epochTime                          time.Duration // time spent training this epoch
