@@ -9,8 +9,13 @@ on random batches (the timing does not depend on the pixel values), and
 times single-image inference with one thread. It runs the Go benchmarks in
 the same window, alternating with PyTorch, and prints medians and ratios.
 
-    python3 bench/pytorch_keras_mnist.py            # 3 rounds
-    python3 bench/pytorch_keras_mnist.py --rounds 5 --steps 40
+    /usr/bin/python3 bench/pytorch_keras_mnist.py            # 3 rounds
+    /usr/bin/python3 bench/pytorch_keras_mnist.py --rounds 5 --steps 40
+
+(/usr/bin/python3: Debian's interpreter, the one python3-torch installs
+into; a python3 from pyenv or a venv earlier on PATH will not find torch.)
+On a shared machine, run it several times: both sides slow down when other
+jobs run, PyTorch's OpenMP threads more than the Go workers.
 """
 
 import argparse
@@ -20,9 +25,12 @@ import statistics
 import subprocess
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:
+    raise SystemExit("needs PyTorch: apt-get install python3-torch, then run with /usr/bin/python3")
 
 
 class KerasMNIST(nn.Module):
@@ -99,6 +107,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs ({cpu}), load average {os.getloadavg()[0]:.2f}")
     print(f"PyTorch {torch.__version__}, {args.threads} threads; cnnviz engine via go test -bench")
     torch_rates, go_rates, torch_ms, go_ms = [], [], [], []
     for r in range(args.rounds):

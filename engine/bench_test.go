@@ -90,3 +90,139 @@ func BenchmarkGEMM(b *testing.B) {
 		})
 	}
 }
+
+// conv2Bench builds keras-mnist's conv2 (26x26x32 -> 24x24x64, 3x3, ReLU)
+// with random weights and a batch of n random inputs.
+func conv2Bench(n int) (*Conv2D, *Tensor) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	l := newConv2D("conv2", Shape{26, 26, 32}, 64, 3, 3, 1, false, true)
+	randomize(l.weight, rng)
+	randomize(l.bias, rng)
+	x := NewTensor(n, l.in)
+	randomize(x.Data, rng)
+	return l, x
+}
+
+// BenchmarkConvKernels times the three implicit-GEMM products of
+// keras-mnist's conv2 (conv_gemm.go) on one core, image after image, and
+// reports the useful GFLOP/s (2*OH*OW*K*OC per image and product).
+func BenchmarkConvKernels(b *testing.B) {
+	const n = 32
+	l, x := conv2Bench(n)
+	g := &l.geom
+	y := NewTensor(n, l.out)
+	dy := NewTensor(n, l.out)
+	randomize(dy.Data, rand.New(rand.NewPCG(2, 2)))
+	dx := NewTensor(n, l.in)
+	dw, db := make([]float32, len(l.weight)), make([]float32, g.oc)
+	wf := make([]float32, len(l.weight))
+	convFlipWeights(g, wf, l.weight)
+	hy, wy := g.dypShape()
+	dyp := make([]float32, hy*wy*g.oc)
+	for oy := 0; oy < g.oh; oy++ { // image 0's gradient inside the border
+		copy(dyp[((oy+g.kh-1)*wy+g.kw-1)*g.oc:][:g.ow*g.oc], dy.Data[oy*g.ow*g.oc:])
+	}
+	inner := dyp[((g.kh-1)*wy+g.kw-1)*g.oc:]
+	flops := 2 * float64(n*g.oh*g.ow*g.k()*g.oc)
+	for _, c := range []struct {
+		name string
+		run  func(i int)
+	}{
+		{"conv2-forward", func(i int) {
+			convForward(l.kern, g, x.Example(i), l.weight, l.bias, true, y.Example(i), 0, g.oh)
+		}},
+		{"conv2-weight-grad", func(i int) {
+			convWeightGrad(l.kern, g, x.Example(i), inner, wy*g.oc, dw, db, 1, nil)
+		}},
+		{"conv2-input-grad", func(i int) { convInputGrad(l.kern, g, dyp, wf, dx.Example(i)) }},
+	} {
+		b.Run(c.name+"/"+l.kern.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for i := 0; i < n; i++ {
+					c.run(i)
+				}
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkConvLayer times conv2's Forward and Backward at batch 128 on
+// every CPU.
+func BenchmarkConvLayer(b *testing.B) {
+	l, x := conv2Bench(128)
+	dy := NewTensor(128, l.out)
+	randomize(dy.Data, rand.New(rand.NewPCG(2, 2)))
+	flops := 2 * float64(128*l.out.Size()*l.geom.k())
+	b.Run("conv2-forward", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Forward(x, true)
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	b.Run("conv2-backward", func(b *testing.B) {
+		l.Forward(x, true)
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Backward(dy)
+		}
+		b.ReportMetric(2*flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}
+
+// BenchmarkMaxPool times keras-mnist's pool1 (24x24x64 -> 12x12x64) at
+// batch 128.
+func BenchmarkMaxPool(b *testing.B) {
+	l := newMaxPool2D("pool1", Shape{24, 24, 64}, 2, 2)
+	x := NewTensor(128, l.in)
+	randomize(x.Data, rand.New(rand.NewPCG(1, 1)))
+	dy := NewTensor(128, l.out)
+	b.Run("forward", func(b *testing.B) {
+		b.SetBytes(int64(4 * len(x.Data)))
+		for b.Loop() {
+			l.Forward(x, true)
+		}
+	})
+	b.Run("backward", func(b *testing.B) {
+		l.Forward(x, true)
+		b.SetBytes(int64(4 * len(x.Data)))
+		for b.Loop() {
+			l.Backward(dy)
+		}
+	})
+}
+
+// BenchmarkVec times the vector kernels of vec.go and dropout on one core,
+// at the sizes of keras-mnist at batch 128 (conv2's output for the ReLU's
+// mask, pool1's output for dropout, all 1.2M weights for Adadelta).
+func BenchmarkVec(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		randomize(v, rng)
+		return v
+	}
+	const conv2, pool1, weights = 128 * 24 * 24 * 64, 128 * 12 * 12 * 64, 1199882
+	g, y, dst := fill(conv2), fill(conv2), make([]float32, conv2)
+	b.Run("relu-mask", func(b *testing.B) {
+		b.SetBytes(4 * conv2)
+		for b.Loop() {
+			reluMaskTo(dst, g, y)
+		}
+	})
+	b.Run("dropout", func(b *testing.B) {
+		b.SetBytes(4 * pool1)
+		for b.Loop() {
+			dropoutMask(dst[:pool1], g[:pool1], 1, 0, 0.25)
+		}
+	})
+	p, grad, a, d := fill(weights), fill(weights), make([]float32, weights), make([]float32, weights)
+	b.Run("adadelta", func(b *testing.B) {
+		b.SetBytes(4 * weights)
+		for b.Loop() {
+			adadeltaUpdate(p, grad, a, d, 0.95, 1, 1e-7)
+		}
+	})
+}

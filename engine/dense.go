@@ -49,13 +49,7 @@ func (l *Dense) Forward(x *Tensor, training bool) *Tensor {
 	l.x = x
 	n, k, u := x.N, l.in.Size(), l.out.C
 	l.y.resize(n, l.out)
-	for r := 0; r < n; r++ {
-		copy(l.y.Data[r*u:(r+1)*u], l.bias)
-	}
-	gemm(false, false, n, u, k, 1, x.Data, k, l.weight, u, 1, l.y.Data, u)
-	if l.relu {
-		reluInPlace(l.y.Data)
-	}
+	gemmBias(false, false, n, u, k, x.Data, k, l.weight, u, l.bias, l.relu, l.y.Data, u)
 	return &l.y
 }
 
@@ -74,4 +68,14 @@ func (l *Dense) Backward(dy *Tensor) *Tensor {
 	l.dx.resize(n, l.in)
 	gemm(false, true, n, k, u, 1, g, u, l.weight, u, 0, l.dx.Data, k) // dx = dY·Wᵀ
 	return &l.dx
+}
+
+// addColumnSums adds the sum of each column of g(rows, cols) into dst(cols).
+func addColumnSums(dst, g []float32, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		row := g[r*cols : (r+1)*cols]
+		for j, v := range row {
+			dst[j] += v
+		}
+	}
 }

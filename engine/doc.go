@@ -9,11 +9,24 @@
 // Images are stored NHWC (batch, height, width, channels), the layout Keras
 // calls channels_last. We chose it over NCHW because
 //
-//   - im2col reads a receptive field as KH*KW runs of C contiguous floats,
-//   - the GEMM that computes a convolution, cols(N*OH*OW, KH*KW*C) ·
-//     W(KH*KW*C, OC), writes its result directly in NHWC, with no transpose,
+//   - a receptive field is KH runs of KW*C contiguous floats, so the GEMM
+//     that computes a convolution, cols(N*OH*OW, KH*KW*C) · W(KH*KW*C, OC),
+//     can read the rows of its im2col matrix cols in place, from the image
+//     (conv_gemm.go), and writes its result directly in NHWC,
 //   - a conv kernel laid out (KH, KW, C, OC) and Flatten's order are exactly
 //     those of Keras, so the reference model maps one to one.
+//
+// # Speed
+//
+// Every matrix product goes through one SGEMM (gemm.go) with AVX-512 and
+// AVX2 microkernels in assembly and a pure-Go fallback (also under the
+// purego build tag); the elementwise passes have AVX-512 kernels too
+// (vec.go). Work is spread over the CPUs by a pool of helper goroutines
+// (parallel.go), in parts fixed by the shapes, so a seed reproduces a run
+// bit for bit on a machine. A training batch goes through the convolution
+// and pooling layers image by image (Model.Forward), so that an image's
+// maps stay in cache from one layer to the next. A training step allocates
+// nothing once warm.
 //
 // Shape letters used in comments across the package:
 //

@@ -2,9 +2,8 @@ package engine
 
 import (
 	"fmt"
-	"runtime"
+	"math"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -50,58 +49,116 @@ import (
 // A large transposed B that is not shared is packed by each part panel by
 // panel, just before use, into a buffer that stays in cache.
 //
-// Helpers are goroutines started on first use that wait on a channel. The
-// caller and the helpers claim parts with an atomic counter, so a helper
-// that wakes late (a hand-off takes µs, more on a loaded machine) just
-// leaves more parts to the others. The per-call state (packed B, partial
-// sums) lives in pooled jobs, so a product allocates nothing in steady
-// state.
+// The parts run on the package's worker pool (parallel.go). The per-call
+// state (packed B, partial sums) lives in pooled jobs, so a product
+// allocates nothing in steady state.
+//
+// The kernels can also finish a tile with a bias row and a floor (a fused
+// ReLU), and sum over several segments of A and B with their own strides:
+// the convolutions (conv_gemm.go) read their images in place that way.
 
 // gemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, where
 // op(X) is X or its transpose. C is m x n, op(A) is m x k and op(B) is k x n;
 // lda, ldb and ldc are the row strides. Every matrix product in the package
 // goes through here. beta == 0 overwrites C without reading it.
 func gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	gemmWith(gemmDefault, runtime.GOMAXPROCS(0), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmWith(gemmDefault, procs(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, gemmEpilogue{})
 }
 
-// gemmMicro computes one tile of at most MR x NR; the contract is described
-// at the top of gemm_amd64.s. Strides are in bytes; nc (1..NR) is the number
-// of valid columns.
-type gemmMicro func(k int, a *float32, rs, cs uintptr, b *float32, bks uintptr, c *float32, ldc uintptr, alpha, beta float32, nc int, pa, pb, pas, pbs uintptr)
+// gemmBias computes C = op(A)*op(B) + bias (bias added to every row),
+// followed by max(·, 0) if relu: a Dense layer's forward pass in one go.
+func gemmBias(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, bias []float32, relu bool, c []float32, ldc int) {
+	gemmWith(gemmDefault, procs(), transA, transB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, gemmEpilogue{bias[:n], relu})
+}
+
+// gemmEpilogue is what the kernels apply to a finished tile after alpha
+// and beta: C(i, j) = C(i, j) + bias[j], then max(·, 0) if relu.
+type gemmEpilogue struct {
+	bias []float32 // nil: none
+	relu bool
+}
+
+func (e gemmEpilogue) active() bool { return e.bias != nil || e.relu }
+
+// floor is the kernels' form of the ReLU: the value results are raised to.
+func (e gemmEpilogue) floor() float32 { return reluFloor(e.relu) }
+
+func reluFloor(relu bool) float32 {
+	if relu {
+		return 0
+	}
+	return float32(math.Inf(-1))
+}
+
+// gemmTile is one call of a microkernel: a tile of r <= MR rows and nc <= NR
+// columns, with every address and stride it needs (strides in bytes). The
+// depth is segs segments of k steps each:
+//
+//	C(i, j) = max(alpha * Σ_{s<segs} Σ_{p<k} A(i, s, p) B(s, p, j)
+//	              + beta*C(i, j) + bias[j], floor)
+//	A(i, s, p) at a + i*rs + s*(k*cs + aSeg) + p*cs
+//	B(s, p, j) at b + s*(k*bks + bSeg) + p*bks + 4j
+//	C(i, j)    at c + i*ldc + 4j
+//
+// so aSeg and bSeg are what a cursor that has walked a segment must add to
+// reach the next one (zero when segments are contiguous). A plain product
+// is one segment. beta == 0 (or -0) means C is not read, so NaNs in it are
+// overwritten; bias may be nil; floor is -Inf when there is no ReLU. The
+// assembly kernels read the fields through go_asm.h: keep the names.
+type gemmTile struct {
+	a, b, c   unsafe.Pointer
+	bias      unsafe.Pointer
+	k, segs   int
+	rs, cs    uintptr
+	aSeg      uintptr
+	bks, bSeg uintptr
+	ldc       uintptr
+	nc        int
+	alpha     float32
+	beta      float32
+	floor     float32
+	pa, pb    uintptr // prefetch cursors: see gemm_amd64.s
+	pas, pbs  uintptr
+}
 
 // gemmMaxMR bounds the rows of any kernel's tile.
 const gemmMaxMR = 12
 
-// gemmKernel is one family of microkernels with its blocking.
+// The kernel families.
+const (
+	gemmGeneric = iota // gemm_generic.go
+	gemmAVX2           // gemm_amd64.s, adapted in gemm_amd64.go
+	gemmAVX512         // gemm_amd64.s
+)
+
+// gemmKernel is one family of microkernels with its blocking. A family has
+// a kernel for every row count 1..mr.
 type gemmKernel struct {
 	name   string
+	family int
 	mr, nr int // full tile
 	kc, mc int // cache blocking: depth and rows per block
-	// micro[r] computes exactly r rows, for the r the family supports;
-	// rows[r] is the largest supported row count <= r.
-	micro [gemmMaxMR + 1]gemmMicro
-	rows  [gemmMaxMR + 1]int
 }
 
-// newGemmKernel builds a kernel family; micro maps row counts to kernels and
-// must include 1 and mr.
-func newGemmKernel(name string, nr, kc, mc int, micro map[int]gemmMicro) *gemmKernel {
-	g := &gemmKernel{name: name, nr: nr, kc: kc, mc: mc}
-	for r, f := range micro {
-		g.micro[r] = f
-		g.mr = max(g.mr, r)
-	}
-	for r := 1; r <= gemmMaxMR; r++ {
-		g.rows[r] = g.rows[r-1]
-		if g.micro[r] != nil {
-			g.rows[r] = r
-		}
-	}
-	if g.micro[1] == nil || g.mc%g.mr != 0 {
+func newGemmKernel(name string, family, mr, nr, kc, mc int) *gemmKernel {
+	if mr < 1 || mr > gemmMaxMR || mc%mr != 0 {
 		panic("engine: bad gemm kernel " + name)
 	}
-	return g
+	return &gemmKernel{name: name, family: family, mr: mr, nr: nr, kc: kc, mc: mc}
+}
+
+// micro computes tile t of r rows, 1 <= r <= mr. The calls are direct (a
+// switch, not a table of functions), so that t, on the caller's stack,
+// does not escape to the heap.
+func (g *gemmKernel) micro(r int, t *gemmTile) {
+	switch g.family {
+	case gemmAVX512:
+		gemmMicroAVX512(r, t)
+	case gemmAVX2:
+		gemmMicroAVX2(r, t)
+	default:
+		gemmGenericMicro(r, t)
+	}
 }
 
 // gemmDefault is the kernel family gemm uses: the fastest one the CPU
@@ -146,6 +203,8 @@ type gemmArgs struct {
 	a, b, c        unsafe.Pointer
 	lda, ldb, ldc  int
 	packed         unsafe.Pointer // op(B) in panels of NR columns when transB
+	bias           unsafe.Pointer // epilogue, applied on the last depth block
+	floor          float32
 }
 
 // gemmJob is a product in flight, shared by its workers.
@@ -156,37 +215,30 @@ type gemmJob struct {
 	packBuf      []float32 // packed op(B), or one panel buffer per part
 	jit          int       // size of a part's panel buffer, if any
 	partial      []float32 // K split: (parts-1) blocks of m x n
-
-	// state packs the job's generation (bits 32-63: each use of a pooled
-	// job is a new one), the next part to claim (16-31) and the number of
-	// parts (0-15). Helpers get (job, generation) and claim nothing once
-	// the generation has moved on, so a job is reused as soon as its parts
-	// are done, however late a helper wakes.
-	state atomic.Uint64
-	gen   uint32
-	left  sync.WaitGroup // parts not finished
+	task         *parallelTask
 }
 
-// gemmTask asks a helper to claim parts of generation gen of job j.
-type gemmTask struct {
-	j   *gemmJob
-	gen uint32
-}
-
-func gemmWith(kern *gemmKernel, procs int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func gemmWith(kern *gemmKernel, procs int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, epi gemmEpilogue) {
 	gemmCheck(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if epi.bias != nil && len(epi.bias) < n {
+		panic("engine: gemm: bias shorter than a row")
+	}
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 || alpha == 0 {
 		gemmScale(m, n, beta, c, ldc)
+		gemmFinish(m, n, c, ldc, epi)
 		return
 	}
 	args := gemmArgs{
 		kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
 		alpha: alpha, beta: beta,
 		a: unsafe.Pointer(&a[0]), b: unsafe.Pointer(&b[0]), c: unsafe.Pointer(&c[0]),
-		lda: lda, ldb: ldb, ldc: ldc,
+		lda: lda, ldb: ldb, ldc: ldc, floor: epi.floor(),
+	}
+	if epi.bias != nil {
+		args.bias = unsafe.Pointer(&epi.bias[0])
 	}
 	mt := (m + kern.mr - 1) / kern.mr
 	nt := (n + kern.nr - 1) / kern.nr
@@ -211,7 +263,7 @@ func gemmWith(kern *gemmKernel, procs int, transA, transB bool, m, n, k int, alp
 	}
 	if parts == 1 && !transB {
 		// Small or single-threaded product with nothing to pack: no job.
-		args.block(0, m, 0, n, 0, k, args.c, ldc, beta, nil)
+		args.block(0, m, 0, n, 0, k, args.c, ldc, beta, true, nil)
 		return
 	}
 	j := gemmGetJob()
@@ -244,47 +296,24 @@ func gemmWith(kern *gemmKernel, procs int, transA, transB bool, m, n, k int, alp
 			j.packBuf = grow(j.packBuf, parts*j.jit)
 		}
 	}
-	j.left.Add(parts)
-	j.gen++
-	j.state.Store(uint64(j.gen)<<32 | uint64(parts))
-	if helpers := min(parts, procs) - 1; helpers > 0 {
-		gemmStartWorkers(helpers)
-		for i := 0; i < helpers; i++ {
-			gemmQueue <- gemmTask{j, j.gen}
-		}
-	}
-	j.work(j.gen)
-	j.left.Wait()
+	j.task.run(parts, procs)
 	if split == gemmSplitK {
-		// C += alpha*Σ_p of each later part, in part order.
+		// C += alpha*Σ_p of each later part, in part order; then the
+		// epilogue, which the parts left out.
 		for p := 1; p < parts; p++ {
 			part := j.partial[(p-1)*m*n : p*m*n]
 			for i := 0; i < m; i++ {
-				gemmAddTo(c[i*ldc:i*ldc+n], part[i*n:(i+1)*n])
+				addTo(c[i*ldc:i*ldc+n], part[i*n:(i+1)*n])
 			}
 		}
+		gemmFinish(m, n, c, ldc, epi)
 	}
-	j.a, j.b, j.c, j.packed = nil, nil, nil, nil // drop the caller's slices
+	j.a, j.b, j.c, j.packed, j.bias = nil, nil, nil, nil, nil // drop the caller's slices
 	gemmPutJob(j)
 }
 
-// work runs parts of generation gen of the job until none is left.
-func (j *gemmJob) work(gen uint32) {
-	for {
-		v := j.state.Load()
-		next, parts := int(v>>16&0xffff), int(v&0xffff)
-		if uint32(v>>32) != gen || next >= parts {
-			return
-		}
-		if j.state.CompareAndSwap(v, v+1<<16) {
-			j.run(next)
-			j.left.Done()
-		}
-	}
-}
-
 // run computes part p of the job.
-func (j *gemmJob) run(p int) {
+func (j *gemmJob) run(p, _ int) {
 	m, n, k := j.m, j.n, j.k
 	var jit unsafe.Pointer
 	if j.jit > 0 {
@@ -294,17 +323,17 @@ func (j *gemmJob) run(p int) {
 	case gemmSplitM:
 		i0 := min(p*j.step, m)
 		i1 := min(i0+j.step, m)
-		j.block(i0, i1, 0, n, 0, k, j.c, j.ldc, j.beta, jit)
+		j.block(i0, i1, 0, n, 0, k, j.c, j.ldc, j.beta, true, jit)
 	case gemmSplitN:
 		nr := j.kern.nr
 		q0 := p * j.step
 		q1 := min(q0+j.step, (n+nr-1)/nr)
-		j.block(0, m, q0*nr, min(q1*nr, n), 0, k, j.c, j.ldc, j.beta, jit)
+		j.block(0, m, q0*nr, min(q1*nr, n), 0, k, j.c, j.ldc, j.beta, true, jit)
 	case gemmSplitK:
 		p0 := min(p*j.step, k)
 		p1 := min(p0+j.step, k)
 		if p == 0 {
-			j.block(0, m, 0, n, p0, p1, j.c, j.ldc, j.beta, jit)
+			j.block(0, m, 0, n, p0, p1, j.c, j.ldc, j.beta, false, jit)
 			return
 		}
 		part := j.partial[(p-1)*m*n : p*m*n]
@@ -312,7 +341,7 @@ func (j *gemmJob) run(p int) {
 			clear32(part)
 			return
 		}
-		j.block(0, m, 0, n, p0, p1, unsafe.Pointer(&part[0]), n, 0, jit)
+		j.block(0, m, 0, n, p0, p1, unsafe.Pointer(&part[0]), n, 0, false, jit)
 	}
 }
 
@@ -324,10 +353,10 @@ func gemmAlign(buf []float32) unsafe.Pointer {
 }
 
 // block computes rows [i0, i1) and columns [j0, j1) of
-// alpha*Σ_{p0<=p<p1} A(i,p)B(p,j) + beta*C into c (row stride ldc).
-// j0 is a multiple of NR. A transposed B is read from g.packed, or packed
-// panel by panel into jit if that is not nil.
-func (g *gemmArgs) block(i0, i1, j0, j1, p0, p1 int, c unsafe.Pointer, ldc int, beta float32, jit unsafe.Pointer) {
+// alpha*Σ_{p0<=p<p1} A(i,p)B(p,j) + beta*C into c (row stride ldc), and
+// applies the epilogue if finish. j0 is a multiple of NR. A transposed B is
+// read from g.packed, or packed panel by panel into jit if that is not nil.
+func (g *gemmArgs) block(i0, i1, j0, j1, p0, p1 int, c unsafe.Pointer, ldc int, beta float32, finish bool, jit unsafe.Pointer) {
 	if i0 >= i1 || j0 >= j1 || p0 >= p1 {
 		return
 	}
@@ -357,13 +386,18 @@ func (g *gemmArgs) block(i0, i1, j0, j1, p0, p1 int, c unsafe.Pointer, ldc int, 
 	if nb := (kc + kcMax - 1) / kcMax; nb > 1 {
 		kc = (kc + nb - 1) / nb
 	}
+	t := gemmTile{segs: 1, rs: rs * 4, cs: cs * 4, bks: bks, ldc: uintptr(ldc) * 4, alpha: g.alpha}
 	for ic := i0; ic < i1; ic += mc {
 		ie := min(ic+mc, i1)
 		for pc := p0; pc < p1; pc += kc {
 			kk := min(kc, p1-pc)
-			bt := beta
+			t.k, t.beta = kk, beta
 			if pc != p0 {
-				bt = 1
+				t.beta = 1
+			}
+			t.floor, t.bias = float32(math.Inf(-1)), nil
+			if finish && pc+kk == p1 {
+				t.floor = g.floor
 			}
 			// While this block runs, the kernels prefetch the next one's A
 			// (and B, if the depth changes).
@@ -374,24 +408,25 @@ func (g *gemmArgs) block(i0, i1, j0, j1, p0, p1 int, c unsafe.Pointer, ldc int, 
 				pf = g.prefetchFor(ie, min(ie+mc, i1), p0, min(p0+kc, p1), -1, -1)
 			}
 			for jc := j0; jc < j1; jc += nr {
-				nc := min(nr, j1-jc)
-				var bp unsafe.Pointer
+				t.nc = min(nr, j1-jc)
 				switch {
 				case jit != nil:
 					g.packPanel(jit, jc/nr, pc, pc+kk)
-					bp = jit
+					t.b = jit
 				case g.transB:
-					bp = unsafe.Add(g.packed, ((jc/nr)*g.k+pc)*nr*4)
+					t.b = unsafe.Add(g.packed, ((jc/nr)*g.k+pc)*nr*4)
 				default:
-					bp = unsafe.Add(g.b, (pc*g.ldb+jc)*4)
+					t.b = unsafe.Add(g.b, (pc*g.ldb+jc)*4)
+				}
+				if finish && pc+kk == p1 && g.bias != nil {
+					t.bias = unsafe.Add(g.bias, jc*4)
 				}
 				for ir := ic; ir < ie; {
-					r := kern.rows[min(ie-ir, mr)]
-					ap := unsafe.Add(g.a, 4*(uintptr(ir)*rs+uintptr(pc)*cs))
-					cp := unsafe.Add(c, (ir*ldc+jc)*4)
-					kern.micro[r](kk, (*float32)(ap), rs*4, cs*4, (*float32)(bp), bks,
-						(*float32)(cp), uintptr(ldc)*4, g.alpha, bt, nc,
-						pf.a, pf.b, pf.as, pf.bs)
+					r := min(ie-ir, mr)
+					t.a = unsafe.Add(g.a, 4*(uintptr(ir)*rs+uintptr(pc)*cs))
+					t.c = unsafe.Add(c, (ir*ldc+jc)*4)
+					t.pa, t.pb, t.pas, t.pbs = pf.a, pf.b, pf.as, pf.bs
+					kern.micro(r, &t)
 					pf.advance(kk)
 					ir += r
 				}
@@ -472,14 +507,6 @@ func (g *gemmArgs) packPanel(dst unsafe.Pointer, q, p0, p1 int) {
 	}
 }
 
-// gemmAddTo adds s to d element by element.
-func gemmAddTo(d, s []float32) {
-	s = s[:len(d)]
-	for i := range d {
-		d[i] += s[i]
-	}
-}
-
 // gemmScale sets C = beta*C (C = 0 when beta == 0, whatever C held).
 func gemmScale(m, n int, beta float32, c []float32, ldc int) {
 	for i := 0; i < m; i++ {
@@ -492,6 +519,23 @@ func gemmScale(m, n int, beta float32, c []float32, ldc int) {
 			for j := range row {
 				row[j] *= beta
 			}
+		}
+	}
+}
+
+// gemmFinish applies an epilogue to C in plain Go, for the paths that do
+// not go through the kernels' epilogue.
+func gemmFinish(m, n int, c []float32, ldc int, e gemmEpilogue) {
+	if !e.active() {
+		return
+	}
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		for j, v := range row {
+			if e.bias != nil {
+				v += e.bias[j]
+			}
+			row[j] = max(v, e.floor())
 		}
 	}
 }
@@ -523,30 +567,11 @@ func gemmCheck(transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
 	need("C", m, n, ldc, lc)
 }
 
-// The worker pool: goroutines started on demand that help with jobs.
+// Free jobs, kept with their buffers.
 var (
-	gemmQueue     = make(chan gemmTask, 64)
-	gemmWorkers   atomic.Int32
-	gemmWorkersMu sync.Mutex
-	gemmJobsMu    sync.Mutex
-	gemmJobs      []*gemmJob // free jobs, kept with their buffers
+	gemmJobsMu sync.Mutex
+	gemmJobs   []*gemmJob
 )
-
-func gemmStartWorkers(n int) {
-	if int(gemmWorkers.Load()) >= n {
-		return
-	}
-	gemmWorkersMu.Lock()
-	for int(gemmWorkers.Load()) < n {
-		gemmWorkers.Add(1)
-		go func() {
-			for t := range gemmQueue {
-				t.j.work(t.gen)
-			}
-		}()
-	}
-	gemmWorkersMu.Unlock()
-}
 
 func gemmGetJob() *gemmJob {
 	gemmJobsMu.Lock()
@@ -556,7 +581,9 @@ func gemmGetJob() *gemmJob {
 		gemmJobs = gemmJobs[:n-1]
 		return j
 	}
-	return new(gemmJob)
+	j := new(gemmJob)
+	j.task = newParallelTask(j.run)
+	return j
 }
 
 func gemmPutJob(j *gemmJob) {

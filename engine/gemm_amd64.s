@@ -1,35 +1,37 @@
 //go:build !purego
 
-#include "textflag.h"
-
-// SGEMM microkernels for gemm (see gemm.go). Each kernel computes one tile
-// of R rows (R is in its name) and nc <= NR columns:
+// SGEMM microkernels for gemm (see gemm.go).
 //
-//	C[0:R, 0:nc] = alpha * Σ_{p<k} A(i, p) * B(p, j) + beta * C[0:R, 0:nc]
+// AVX-512 kernels: func gemmAVX512xR(t *gemmTile), R = 1..12 rows of up to
+// NR = 32 columns. They implement the tile contract written on gemmTile in
+// gemm.go: segments, bias and floor (fused ReLU) included. Field offsets
+// come from go_asm.h (gemmTile_k and so on).
 //
-// beta == 0 (or -0) means C is not read, so NaNs in it are overwritten.
+// AVX2 kernels (CPUs without AVX-512): the older flat signature
 //
 // func(k int, a *float32, rs, cs uintptr, b *float32, bks uintptr,
 //	c *float32, ldc uintptr, alpha, beta float32, nc int,
 //	pa, pb, pas, pbs uintptr)
 //
-// Arguments (all strides in bytes):
+// computes one segment, C = alpha*A*B + beta*C, without bias or floor;
+// gemm_amd64.go wraps them into the tile contract.
 //
-//	k      number of products summed, >= 1
-//	a      &A(0, 0); A(i, p) is at a + i*rs + p*cs. One addressing scheme
-//	       serves both layouts of op(A): row-major A has rs = 4*lda, cs = 4;
-//	       transposed A (op(A) stored k-major) has rs = 4, cs = 4*lda. A
-//	       kernel never reads a row >= R, so A needs no packing or padding.
-//	b      &B(0, 0); B(p, j) is at b + p*bks + 4*j. Row-major B is used in
-//	       place (bks = 4*ldb); a transposed B is packed by the caller into
-//	       panels of NR columns (bks = 4*NR).
-//	c      &C(0, 0); C(i, j) is at c + i*ldc + 4*j.
-//	nc     number of valid columns, 1..NR. Columns >= nc of B and C are
-//	       neither read nor written (AVX-512: k-masks K1/K2; AVX2: VMASKMOVPS).
-//	pa, pb two prefetch cursors: each k step prefetches the line at pa and
-//	       at pb into cache, then advances them by pas and pbs (64, or 0 for
-//	       an idle cursor). The caller points them at the data of its next
-//	       block, which the hardware prefetchers would fetch too late.
+// Common to both (all strides in bytes):
+//
+//	A(i, p) is at a + i*rs + p*cs. One addressing scheme serves both
+//	layouts of op(A): row-major A has rs = 4*lda, cs = 4; transposed A
+//	(op(A) stored k-major) has rs = 4, cs = 4*lda; a convolution's image
+//	read in place has rs = 4*C*stride, cs = 4. A kernel never reads a row
+//	>= R, so A needs no packing or padding.
+//	B(p, j) is at b + p*bks + 4*j. Row-major B is used in place (bks =
+//	4*ldb); a transposed B is packed by the caller into panels of NR
+//	columns (bks = 4*NR).
+//	C(i, j) is at c + i*ldc + 4*j. Columns >= nc of B, C and the bias are
+//	neither read nor written (AVX-512: k-masks K1/K2; AVX2: VMASKMOVPS).
+//	pa, pb are two prefetch cursors: each k step prefetches the line at pa
+//	and at pb into cache, then advances them by pas and pbs (64, or 0 for
+//	an idle cursor). The caller points them at the data of its next block,
+//	which the hardware prefetchers would fetch too late.
 //
 // Before the k loop a kernel also prefetches the rows of its C tile, which
 // the epilogue reads (beta != 0) or overwrites.
@@ -40,28 +42,29 @@
 // check FP offsets inside macros; go vet checks the frame sizes and the
 // tests the rest.)
 //
-// AVX-512 kernels, NR = 32, R = 1..12:
+// AVX-512 registers:
 //
 //	Z0..Z23   accumulators; row i owns Z(2i) (cols 0-15) and Z(2i+1) (16-31)
-//	Z24, Z25  the row B(p, 0:32) of the current k step
+//	Z24, Z25  the row B(p, 0:32) of the current k step; bias in the epilogue
 //	Z26       A(i, p) broadcast to all lanes
-//	Z28, Z29  alpha, beta (epilogue)      Z30, Z31  rows of C (epilogue)
+//	Z27       floor       Z28, Z29  alpha, beta      Z30, Z31  rows of C
 //	K1, K2    column masks for cols 0-15 and 16-31 (from nc)
 //
 //	SI = a (rows 0-4), DI = a + 5*rs (rows 5-11), both advanced by cs
 //	R8 = rs, R9 = 3*rs, R10 = 5*rs, R11 = cs, so the 12 rows are
 //	(SI) (SI)(R8*1) (SI)(R8*2) (SI)(R9*1) (SI)(R8*4)
 //	(DI) (DI)(R8*1) (DI)(R8*2) (DI)(R9*1) (DI)(R8*4) (DI)(R10*1) (DI)(R9*2)
-//	DX = b advanced by R12 = bks, CX = k counter,
-//	BX = pa advanced by R14 = pas, R13 = pb advanced by AX = pbs;
-//	in the epilogue BX = c (advanced by R13 = ldc), AX = beta's bits.
+//	DX = b advanced by R12 = bks, CX = k counter, segs-8(SP) = segments
+//	left, BX = pa advanced by R14 = pas, R13 = pb advanced by AX = pbs;
+//	between segments CX = t; in the epilogue CX = t, BX = c (advanced by
+//	R13 = ldc), AX = the bias, then beta's bits.
 //
 // Per k step the 12-row kernel issues 2 vector loads of B, 12 broadcasts of
 // A and 24 independent FMAs: enough chains to cover the 4-cycle FMA latency
 // on two 512-bit pipes, within the load ports' budget. The C tile, 12 rows
-// of 2 ZMM, is loaded and stored once per call.
+// of 2 ZMM, is loaded and stored once per call, whatever the segments.
 //
-// AVX2 kernels (CPUs without AVX-512), NR = 16, R = 1..6:
+// AVX2 registers, NR = 16, R = 1..6:
 //
 //	Y0..Y11   accumulators; row i owns Y(2i) (cols 0-7) and Y(2i+1) (8-15)
 //	Y12, Y13  B(p, 0:16)     Y14  broadcast A(i, p)     Y15  column mask
@@ -71,6 +74,9 @@
 //	loop with VMASKMOVPS; the masks come from gemmMaskTab<>: 16 words of
 //	all ones, then 16 zeros, so the 16 words at offset 4*(16-nc) are ones
 //	exactly for the first nc columns.
+
+#include "textflag.h"
+#include "go_asm.h"
 
 // ---------------------------------------------------------------- AVX-512
 
@@ -97,7 +103,18 @@
 #define ROWS512_11 ROWS512_10; F512((DI)(R10*1), Z20, Z21)
 #define ROWS512_12 ROWS512_11; F512((DI)(R9*2), Z22, Z23)
 
-// C row = alpha*acc + beta*C, masked to nc columns; then the next row.
+// The end of a row: + bias, max with the floor (the accumulator is the
+// second source, so a NaN stays NaN), masked store, next row.
+#define END512(z0, z1) \
+	VADDPS  Z24, z0, z0; \
+	VADDPS  Z25, z1, z1; \
+	VMAXPS  z0, Z27, z0; \
+	VMAXPS  z1, Z27, z1; \
+	VMOVUPS z0, K1, (BX); \
+	VMOVUPS z1, K2, 64(BX); \
+	ADDQ    R13, BX
+
+// C row = alpha*acc + beta*C, then END512.
 #define S512B(z0, z1) \
 	VMULPS      Z28, z0, z0; \
 	VMULPS      Z28, z1, z1; \
@@ -105,17 +122,13 @@
 	VMOVUPS.Z   64(BX), K2, Z31; \
 	VFMADD231PS Z29, Z30, z0; \
 	VFMADD231PS Z29, Z31, z1; \
-	VMOVUPS     z0, K1, (BX); \
-	VMOVUPS     z1, K2, 64(BX); \
-	ADDQ        R13, BX
+	END512(z0, z1)
 
-// C row = alpha*acc (beta == 0: C is not read).
+// C row = alpha*acc (beta == 0: C is not read), then END512.
 #define S512Z(z0, z1) \
-	VMULPS  Z28, z0, z0; \
-	VMULPS  Z28, z1, z1; \
-	VMOVUPS z0, K1, (BX); \
-	VMOVUPS z1, K2, 64(BX); \
-	ADDQ    R13, BX
+	VMULPS Z28, z0, z0; \
+	VMULPS Z28, z1, z1; \
+	END512(z0, z1)
 
 #define S512_1(S) S(Z0, Z1)
 #define S512_2(S) S512_1(S); S(Z2, Z3)
@@ -158,35 +171,38 @@
 #define PFC_11 PFC_10; PFC1
 #define PFC_12 PFC_11; PFC1
 
-// Loads the arguments into the registers described above and prefetches
-// the C tile with PFC.
+// Loads the tile's fields into the registers described above (DX = t
+// until the end) and prefetches the C tile with PFC.
 #define ARGS512(PFC) \
-	MOVQ  nc+72(FP), CX; \
+	MOVQ  t+0(FP), DX; \
+	MOVQ  gemmTile_nc(DX), CX; \
 	MOVQ  $1, AX; \
 	SHLQ  CX, AX; \
 	DECQ  AX; \
 	KMOVW AX, K1; \
 	SHRQ  $16, AX; \
 	KMOVW AX, K2; \
-	MOVQ  k+0(FP), CX; \
-	MOVQ  a+8(FP), SI; \
-	MOVQ  rs+16(FP), R8; \
-	MOVQ  cs+24(FP), R11; \
-	MOVQ  b+32(FP), DX; \
-	MOVQ  bks+40(FP), R12; \
-	MOVQ  c+48(FP), BX; \
-	MOVQ  ldc+56(FP), R13; \
+	MOVQ  gemmTile_segs(DX), AX; \
+	MOVQ  AX, segs-8(SP); \
+	MOVQ  gemmTile_k(DX), CX; \
+	MOVQ  gemmTile_a(DX), SI; \
+	MOVQ  gemmTile_rs(DX), R8; \
+	MOVQ  gemmTile_cs(DX), R11; \
+	MOVQ  gemmTile_bks(DX), R12; \
+	MOVQ  gemmTile_c(DX), BX; \
+	MOVQ  gemmTile_ldc(DX), R13; \
 	LEAQ  (R8)(R8*2), R9; \
 	LEAQ  (R8)(R8*4), R10; \
 	LEAQ  (SI)(R10*1), DI; \
 	PFC; \
-	MOVQ  pa+80(FP), BX; \
-	MOVQ  pb+88(FP), R13; \
-	MOVQ  pas+96(FP), R14; \
-	MOVQ  pbs+104(FP), AX
+	MOVQ  gemmTile_pa(DX), BX; \
+	MOVQ  gemmTile_pb(DX), R13; \
+	MOVQ  gemmTile_pas(DX), R14; \
+	MOVQ  gemmTile_pbs(DX), AX; \
+	MOVQ  gemmTile_b(DX), DX
 
 // The body of an AVX-512 kernel after ARGS512: zero the accumulators, run
-// the k loop, then the epilogue selected by beta.
+// the k loop over every segment, then the epilogue selected by beta.
 #define KERNEL512(ZERO, ROWS, STORE) \
 	ZERO; \
 loop: \
@@ -200,11 +216,30 @@ loop: \
 	ADDQ       R11, DI; \
 	DECQ       CX; \
 	JNZ        loop; \
-	MOVQ         c+48(FP), BX; \
-	MOVQ         ldc+56(FP), R13; \
-	VBROADCASTSS alpha+64(FP), Z28; \
-	VBROADCASTSS beta+68(FP), Z29; \
-	MOVL         beta+68(FP), AX; \
+	DECQ       segs-8(SP); \
+	JZ         epilogue; \
+	MOVQ       t+0(FP), CX; \
+	ADDQ       gemmTile_aSeg(CX), SI; \
+	ADDQ       gemmTile_aSeg(CX), DI; \
+	ADDQ       gemmTile_bSeg(CX), DX; \
+	MOVQ       gemmTile_k(CX), CX; \
+	JMP        loop; \
+epilogue: \
+	MOVQ         t+0(FP), CX; \
+	MOVQ         gemmTile_c(CX), BX; \
+	MOVQ         gemmTile_ldc(CX), R13; \
+	VBROADCASTSS gemmTile_alpha(CX), Z28; \
+	VBROADCASTSS gemmTile_beta(CX), Z29; \
+	VBROADCASTSS gemmTile_floor(CX), Z27; \
+	VPXORD       Z24, Z24, Z24; \
+	VPXORD       Z25, Z25, Z25; \
+	MOVQ         gemmTile_bias(CX), AX; \
+	TESTQ        AX, AX; \
+	JZ           nobias; \
+	VMOVUPS.Z    (AX), K1, Z24; \
+	VMOVUPS.Z    64(AX), K2, Z25; \
+nobias: \
+	MOVL         gemmTile_beta(CX), AX; \
 	ANDL         $0x7fffffff, AX; \
 	JZ           betazero; \
 	STORE(S512B); \
@@ -215,51 +250,51 @@ betazero: \
 	VZEROUPPER; \
 	RET
 
-TEXT ·gemmAVX512x1(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x1(SB), NOSPLIT, $8-8
 	ARGS512(PFC1)
 	KERNEL512(Z512_1, ROWS512_1, S512_1)
 
-TEXT ·gemmAVX512x2(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x2(SB), NOSPLIT, $8-8
 	ARGS512(PFC_2)
 	KERNEL512(Z512_2, ROWS512_2, S512_2)
 
-TEXT ·gemmAVX512x3(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x3(SB), NOSPLIT, $8-8
 	ARGS512(PFC_3)
 	KERNEL512(Z512_3, ROWS512_3, S512_3)
 
-TEXT ·gemmAVX512x4(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x4(SB), NOSPLIT, $8-8
 	ARGS512(PFC_4)
 	KERNEL512(Z512_4, ROWS512_4, S512_4)
 
-TEXT ·gemmAVX512x5(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x5(SB), NOSPLIT, $8-8
 	ARGS512(PFC_5)
 	KERNEL512(Z512_5, ROWS512_5, S512_5)
 
-TEXT ·gemmAVX512x6(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x6(SB), NOSPLIT, $8-8
 	ARGS512(PFC_6)
 	KERNEL512(Z512_6, ROWS512_6, S512_6)
 
-TEXT ·gemmAVX512x7(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x7(SB), NOSPLIT, $8-8
 	ARGS512(PFC_7)
 	KERNEL512(Z512_7, ROWS512_7, S512_7)
 
-TEXT ·gemmAVX512x8(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x8(SB), NOSPLIT, $8-8
 	ARGS512(PFC_8)
 	KERNEL512(Z512_8, ROWS512_8, S512_8)
 
-TEXT ·gemmAVX512x9(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x9(SB), NOSPLIT, $8-8
 	ARGS512(PFC_9)
 	KERNEL512(Z512_9, ROWS512_9, S512_9)
 
-TEXT ·gemmAVX512x10(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x10(SB), NOSPLIT, $8-8
 	ARGS512(PFC_10)
 	KERNEL512(Z512_10, ROWS512_10, S512_10)
 
-TEXT ·gemmAVX512x11(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x11(SB), NOSPLIT, $8-8
 	ARGS512(PFC_11)
 	KERNEL512(Z512_11, ROWS512_11, S512_11)
 
-TEXT ·gemmAVX512x12(SB), NOSPLIT, $0-112
+TEXT ·gemmAVX512x12(SB), NOSPLIT, $8-8
 	ARGS512(PFC_12)
 	KERNEL512(Z512_12, ROWS512_12, S512_12)
 

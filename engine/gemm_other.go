@@ -6,3 +6,7 @@ package engine
 func gemmKernels() []*gemmKernel {
 	return []*gemmKernel{newGenericGemmKernel()}
 }
+
+func gemmMicroAVX512(r int, t *gemmTile) { panic("engine: no AVX-512 kernels in this build") }
+
+func gemmMicroAVX2(r int, t *gemmTile) { panic("engine: no AVX2 kernels in this build") }

@@ -17,7 +17,10 @@ import (
 // |alpha|·Σ|a||b| + |beta·c|. So the tolerance is (k+4)·2⁻²³ times that
 // magnitude: twice the worst-case bound, which random data never gets near,
 // while a wrong index or a dropped term is off by a whole product.
-func gemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) (want, tol []float64) {
+//
+// The epilogue (bias, ReLU) adds |bias| to the magnitude and is exact
+// otherwise.
+func gemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, epi gemmEpilogue) (want, tol []float64) {
 	want, tol = make([]float64, m*n), make([]float64, m*n)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
@@ -39,6 +42,13 @@ func gemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 			if beta != 0 {
 				w += float64(beta) * float64(c[i*ldc+j])
 				mag += math.Abs(float64(beta) * float64(c[i*ldc+j]))
+			}
+			if epi.bias != nil {
+				w += float64(epi.bias[j])
+				mag += math.Abs(float64(epi.bias[j]))
+			}
+			if epi.relu {
+				w = max(w, 0)
 			}
 			want[i*n+j] = w
 			tol[i*n+j] = float64(k+4)*0x1p-23*mag + 1e-30
@@ -67,11 +77,12 @@ type gemmCase struct {
 	padA, padB     int // extra row stride
 	padC           int
 	alpha, beta    float32
+	bias, relu     bool // epilogue
 }
 
 func (tc gemmCase) String() string {
-	return fmt.Sprintf("tA=%v tB=%v m=%d n=%d k=%d pad=%d/%d/%d alpha=%v beta=%v",
-		tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.padA, tc.padB, tc.padC, tc.alpha, tc.beta)
+	return fmt.Sprintf("tA=%v tB=%v m=%d n=%d k=%d pad=%d/%d/%d alpha=%v beta=%v bias=%v relu=%v",
+		tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.padA, tc.padB, tc.padC, tc.alpha, tc.beta, tc.bias, tc.relu)
 }
 
 // check runs one product with kern on procs workers and compares it with the
@@ -93,8 +104,13 @@ func (tc gemmCase) check(t *testing.T, rng *rand.Rand, kern *gemmKernel, procs i
 	b := gemmPadded(rng, rb, cb, ldb, nan)
 	const sentinel = float32(-12345.5)
 	c := gemmPadded(rng, tc.m, tc.n, ldc, sentinel)
-	want, tol := gemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
-	gemmWith(kern, procs, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	epi := gemmEpilogue{relu: tc.relu}
+	if tc.bias {
+		// NaN past n: the kernels must not read it.
+		epi.bias = append(gemmPadded(rng, 1, tc.n, tc.n, 0), nan, nan)[:tc.n]
+	}
+	want, tol := gemmRef(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc, epi)
+	gemmWith(kern, procs, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc, epi)
 	bad := 0
 	for i := 0; i < tc.m; i++ {
 		for j := 0; j < ldc && i*ldc+j < len(c); j++ {
@@ -132,6 +148,7 @@ func TestGemm(t *testing.T) {
 					padA: rng.IntN(3) * rng.IntN(7), padB: rng.IntN(3) * rng.IntN(7), padC: rng.IntN(3) * rng.IntN(7),
 					alpha: []float32{1, 0.5}[rng.IntN(2)],
 					beta:  []float32{0, 1, -0.5}[rng.IntN(3)],
+					bias:  rng.IntN(3) == 0, relu: rng.IntN(3) == 0,
 				}
 				tc.check(t, rng, kern, 1+rng.IntN(3))
 			}
@@ -153,6 +170,7 @@ func TestGemm(t *testing.T) {
 					padA: rng.IntN(3), padB: rng.IntN(3), padC: rng.IntN(3),
 					alpha: []float32{1, 0.5}[rng.IntN(2)],
 					beta:  []float32{0, 1, -0.5}[rng.IntN(3)],
+					bias:  rng.IntN(3) == 0, relu: rng.IntN(3) == 0,
 				}
 				tc.check(t, rng, kern, 1+rng.IntN(4))
 			}
@@ -169,6 +187,8 @@ func TestGemm(t *testing.T) {
 				{transA: true, m: 37, n: 45, k: 3001, padA: 1, alpha: 1, beta: 1},
 				{transA: true, transB: true, m: 37, n: 45, k: 3001, alpha: 0.5, beta: 0},
 				{m: 1, n: 128, k: 9216, alpha: 1, beta: 1},
+				{m: 16, n: 40, k: 3000, alpha: 1, beta: 1, bias: true, relu: true}, // K split
+				{m: 200, n: 70, k: 300, padC: 3, alpha: 1, bias: true, relu: true},
 				{m: 2, n: 200, k: 9216, padA: 1, alpha: 1, beta: 1},
 				{transB: true, m: 2, n: 200, k: 9216, alpha: 1, beta: 0},
 				{m: 576, n: 64, k: 288, alpha: 1, beta: 1},
@@ -196,8 +216,8 @@ func TestGemmZeroBeta(t *testing.T) {
 					c[i] = float32(math.Inf(1))
 				}
 			}
-			gemmWith(kern, 2, false, false, m, n, k, 1, a, k, b, n, 0, c, n)
-			want, _ := gemmRef(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
+			gemmWith(kern, 2, false, false, m, n, k, 1, a, k, b, n, 0, c, n, gemmEpilogue{})
+			want, _ := gemmRef(false, false, m, n, k, 1, a, k, b, n, 0, c, n, gemmEpilogue{})
 			for i, v := range c {
 				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || math.Abs(float64(v)-want[i]) > 1e-3 {
 					t.Fatalf("%s %v: C[%d] = %v, want %v", kern.name, shape, i, v, want[i])
@@ -205,12 +225,12 @@ func TestGemmZeroBeta(t *testing.T) {
 			}
 		}
 		c := []float32{float32(math.NaN()), 2, 3, 4}
-		gemmWith(kern, 1, false, false, 2, 2, 0, 1, nil, 1, nil, 2, 0, c, 2)
+		gemmWith(kern, 1, false, false, 2, 2, 0, 1, nil, 1, nil, 2, 0, c, 2, gemmEpilogue{})
 		if c[0] != 0 || c[3] != 0 {
 			t.Errorf("%s: k = 0, beta = 0 left %v", kern.name, c)
 		}
 		c = []float32{1, 2, 3, 4}
-		gemmWith(kern, 1, false, false, 2, 2, 1, 0, []float32{1, 1}, 1, []float32{1, 1}, 2, 0.5, c, 2)
+		gemmWith(kern, 1, false, false, 2, 2, 1, 0, []float32{1, 1}, 1, []float32{1, 1}, 2, 0.5, c, 2, gemmEpilogue{})
 		if c[0] != 0.5 || c[3] != 2 {
 			t.Errorf("%s: alpha = 0, beta = 0.5 gave %v", kern.name, c)
 		}
@@ -311,7 +331,7 @@ func BenchmarkGEMMShapes(b *testing.B) {
 			b.Run(fmt.Sprintf("%s-%dx%dx%d/%s", s.name, s.m, s.n, s.k, kern.name), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					gemmWith(kern, runtime.GOMAXPROCS(0), s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 1, c, s.n)
+					gemmWith(kern, runtime.GOMAXPROCS(0), s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 1, c, s.n, gemmEpilogue{})
 				}
 				b.ReportMetric(2*float64(s.m*s.n*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

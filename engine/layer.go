@@ -45,3 +45,34 @@ func checkInput(l Layer, x *Tensor) {
 		panic("engine: " + l.Name() + " input shape " + x.Shape.String() + ", built for " + l.InShape().String())
 	}
 }
+
+// exampleLayer is a layer whose passes split into independent examples.
+// The model runs consecutive example layers image by image in one parallel
+// task (see Model.Forward), so that an image's maps go from one layer to
+// the next while they are in cache; each layer's own Forward and Backward
+// run the same per-example code, so fused or not, the results are the
+// same bits.
+//
+// A pass begins on the whole batch (sizing outputs, preparing weights),
+// then computes examples in any order and on any goroutine; backward
+// examples come in parts (see backwardParts), in order within a part, and
+// the pass ends once all parts are done (adding up per-part sums).
+type exampleLayer interface {
+	Layer
+	// beginForward prepares a pass over x and returns the output tensor,
+	// which forwardExample(i, slot) then fills example by example.
+	beginForward(x *Tensor, training bool) *Tensor
+	forwardExample(i, slot int)
+	// beginBackward prepares a pass for the output gradient dy and returns
+	// the input gradient's tensor (nil if the layer computes none), which
+	// backwardExample fills. first tells the first example of its part.
+	beginBackward(dy *Tensor) *Tensor
+	backwardExample(i, part int, first bool, slot int)
+	endBackward()
+}
+
+// backwardParts is the number of groups of examples whose weight
+// gradients are summed separately, then added in order: a constant, so
+// that the sums do not depend on the number of CPUs. Part p holds examples
+// [p*n/parts, (p+1)*n/parts).
+func backwardParts(n int) int { return min(n, 8) }

@@ -12,6 +12,10 @@ type Model struct {
 	params  []Param
 	dlogits Tensor
 	probs   Tensor
+
+	// Runs of example layers, fused in training (see Forward): chainFrom[i]
+	// is the run that starts at layer i, chainTo[i] the one that ends there.
+	chainFrom, chainTo []*chain
 }
 
 // collect gathers the parameters of all layers, in layer order.
@@ -37,11 +41,104 @@ func (m *Model) ParamCount() int {
 
 // Forward runs the batch through every layer and returns the class scores
 // (logits, before softmax), owned by the last layer.
+//
+// A batch large enough to keep every CPU busy with whole images goes
+// through each run of consecutive example layers (convolutions, pooling,
+// dropout, flatten) image by image: one image's maps stay in cache from
+// one layer to the next, rather than a whole batch's going through memory
+// between layers. Smaller batches go layer by layer, each spread over the
+// CPUs on its own. Both give the same bits.
 func (m *Model) Forward(x *Tensor, training bool) *Tensor {
-	for _, l := range m.Layers {
-		x = l.Forward(x, training)
+	m.findChains()
+	for i := 0; i < len(m.Layers); {
+		if c := m.chainFrom[i]; c != nil && fuseBatch(x.N) {
+			x = c.forward(x, training)
+			i = c.hi
+			continue
+		}
+		x = m.Layers[i].Forward(x, training)
+		i++
 	}
 	return x
+}
+
+// fuseBatch reports whether a batch of n is run image by image through
+// chains of layers.
+func fuseBatch(n int) bool { return n >= 4*procs() }
+
+// chain is a run of consecutive example layers [lo, hi) of a model.
+type chain struct {
+	lo, hi   int
+	layers   []exampleLayer
+	n, parts int
+	stop     int // backward: layers[stop:] compute an input gradient
+	fwd, bwd *parallelTask
+}
+
+// findChains finds the runs of two or more example layers, once.
+func (m *Model) findChains() {
+	if len(m.chainFrom) == len(m.Layers) {
+		return
+	}
+	m.chainFrom = make([]*chain, len(m.Layers))
+	m.chainTo = make([]*chain, len(m.Layers))
+	for i := 0; i < len(m.Layers); {
+		j := i
+		var run []exampleLayer
+		for ; j < len(m.Layers); j++ {
+			el, ok := m.Layers[j].(exampleLayer)
+			if !ok {
+				break
+			}
+			run = append(run, el)
+		}
+		if len(run) >= 2 {
+			c := &chain{lo: i, hi: j, layers: run}
+			c.fwd = newParallelTask(c.forwardExample)
+			c.bwd = newParallelTask(c.backwardPart)
+			m.chainFrom[i], m.chainTo[j-1] = c, c
+		}
+		i = max(j, i+1)
+	}
+}
+
+func (c *chain) forward(x *Tensor, training bool) *Tensor {
+	for _, l := range c.layers {
+		x = l.beginForward(x, training)
+	}
+	c.fwd.run(x.N, 0)
+	return x
+}
+
+func (c *chain) forwardExample(i, slot int) {
+	for _, l := range c.layers {
+		l.forwardExample(i, slot)
+	}
+}
+
+// backward runs the chain's layers backward, from its last, and returns the
+// gradient of its first layer's input (nil if that layer computes none).
+func (c *chain) backward(dy *Tensor) *Tensor {
+	c.n, c.parts = dy.N, backwardParts(dy.N)
+	c.stop = len(c.layers)
+	for k := len(c.layers) - 1; k >= 0 && dy != nil; k-- {
+		dy = c.layers[k].beginBackward(dy)
+		c.stop = k
+	}
+	c.bwd.run(c.parts, 0)
+	for k := len(c.layers) - 1; k >= c.stop; k-- {
+		c.layers[k].endBackward()
+	}
+	return dy
+}
+
+func (c *chain) backwardPart(p, slot int) {
+	i0, i1 := p*c.n/c.parts, (p+1)*c.n/c.parts
+	for i := i0; i < i1; i++ {
+		for k := len(c.layers) - 1; k >= c.stop; k-- {
+			c.layers[k].backwardExample(i, p, i == i0, slot)
+		}
+	}
 }
 
 // ZeroGrad clears every gradient. Backward adds to gradients, so each step
@@ -69,9 +166,16 @@ func (m *Model) TrainStep(x *Tensor, labels []uint8, opt Optimizer) (loss float3
 // Backward propagates the gradient of the loss with respect to the logits
 // through every layer, filling the parameters' gradients.
 func (m *Model) Backward(dlogits *Tensor) {
+	m.findChains()
 	g := dlogits
-	for i := len(m.Layers) - 1; i >= 0 && g != nil; i-- {
+	for i := len(m.Layers) - 1; i >= 0 && g != nil; {
+		if c := m.chainTo[i]; c != nil && fuseBatch(g.N) {
+			g = c.backward(g)
+			i = c.lo - 1
+			continue
+		}
 		g = m.Layers[i].Backward(g)
+		i--
 	}
 }
 

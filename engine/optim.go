@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"unsafe"
 )
 
 // Optimizer updates parameters from their gradients. Its state (velocities,
@@ -115,15 +116,35 @@ func NewOptimizer(c OptimizerConfig) (Optimizer, error) {
 type slotState struct {
 	steps int64
 	slots map[string][]float32
+	// cache remembers, per parameter position, the slots found for it, so
+	// that a step builds no map keys (and allocates nothing).
+	cache [][]cachedSlot
 }
 
-func (s *slotState) slot(p Param, name string) []float32 {
+type cachedSlot struct {
+	value *float32 // the parameter's storage: the entry is for it only
+	name  string
+	buf   []float32
+}
+
+// slot returns the slot name of p, the i-th parameter of the step.
+func (s *slotState) slot(i int, p Param, name string) []float32 {
+	for len(s.cache) <= i {
+		s.cache = append(s.cache, nil)
+	}
+	value := unsafe.SliceData(p.Value)
+	for _, c := range s.cache[i] {
+		if c.value == value && c.name == name && len(c.buf) == len(p.Value) {
+			return c.buf
+		}
+	}
 	key := p.Name + "/" + name
 	v, ok := s.slots[key]
 	if !ok {
 		v = make([]float32, len(p.Value))
 		s.slots[key] = v
 	}
+	s.cache[i] = append(s.cache[i], cachedSlot{value, name, v})
 	return v
 }
 
@@ -154,6 +175,7 @@ func (s *slotState) restore(prefixes []string, steps int64, slots map[string][]f
 		}
 	}
 	s.steps = steps
+	s.cache = nil
 	s.slots = make(map[string][]float32, len(slots))
 	for k, v := range slots {
 		s.slots[k] = append([]float32(nil), v...)
@@ -180,14 +202,14 @@ func (o *SGD) Restore(steps int64, slots map[string][]float32) error {
 func (o *SGD) Step(params []Param) {
 	o.steps++
 	lr, mu := float32(o.cfg.LearningRate), float32(o.cfg.Momentum)
-	for _, p := range params {
+	for i, p := range params {
 		if mu == 0 {
 			for i, g := range p.Grad {
 				p.Value[i] -= lr * g
 			}
 			continue
 		}
-		v := o.slot(p, "sgd.velocity")
+		v := o.slot(i, p, "sgd.velocity")
 		for i, g := range p.Grad {
 			v[i] = mu*v[i] - lr*g
 			p.Value[i] += v[i]
@@ -219,8 +241,8 @@ func (o *Adam) Step(params []Param) {
 	c1 := float32(1 - math.Pow(o.cfg.Beta1, t))
 	c2 := float32(1 - math.Pow(o.cfg.Beta2, t))
 	lr, eps := float32(o.cfg.LearningRate), float32(o.cfg.Epsilon)
-	for _, p := range params {
-		m, v := o.slot(p, "adam.m"), o.slot(p, "adam.v")
+	for i, p := range params {
+		m, v := o.slot(i, p, "adam.m"), o.slot(i, p, "adam.v")
 		for i, g := range p.Grad {
 			m[i] = b1*m[i] + (1-b1)*g
 			v[i] = b2*v[i] + (1-b2)*g*g
@@ -232,10 +254,23 @@ func (o *Adam) Step(params []Param) {
 // Adadelta is Zeiler (2012), Algorithm 1, with Keras 2's learning rate:
 // a ← ρ·a + (1−ρ)·g²; Δ = g · √(d + ε) / √(a + ε); p ← p − lr·Δ;
 // d ← ρ·d + (1−ρ)·Δ².
+//
+// The update (vec.go) is spread over the CPUs in chunks of
+// adadeltaChunk values; each value's update is independent of the others.
 type Adadelta struct {
 	cfg OptimizerConfig
 	slotState
+
+	// The step in progress: one chunk per part.
+	chunks    []adadeltaChunkOf
+	task      *parallelTask
+	cur       []Param
+	accum, dl [][]float32
 }
+
+type adadeltaChunkOf struct{ param, lo, hi int }
+
+const adadeltaChunk = 1 << 15
 
 // Config implements Optimizer.
 func (o *Adadelta) Config() OptimizerConfig { return o.cfg }
@@ -248,16 +283,28 @@ func (o *Adadelta) Restore(steps int64, slots map[string][]float32) error {
 // Step implements Optimizer.
 func (o *Adadelta) Step(params []Param) {
 	o.steps++
-	rho, lr, eps := float32(o.cfg.Rho), float32(o.cfg.LearningRate), float32(o.cfg.Epsilon)
-	for _, p := range params {
-		a, d := o.slot(p, "adadelta.accum"), o.slot(p, "adadelta.delta")
-		for i, g := range p.Grad {
-			a[i] = rho*a[i] + (1-rho)*g*g
-			upd := g * sqrt32(d[i]+eps) / sqrt32(a[i]+eps)
-			p.Value[i] -= lr * upd
-			d[i] = rho*d[i] + (1-rho)*upd*upd
+	o.chunks, o.accum, o.dl = o.chunks[:0], o.accum[:0], o.dl[:0]
+	for i, p := range params {
+		o.accum = append(o.accum, o.slot(i, p, "adadelta.accum"))
+		o.dl = append(o.dl, o.slot(i, p, "adadelta.delta"))
+		for lo := 0; lo < len(p.Value); lo += adadeltaChunk {
+			o.chunks = append(o.chunks, adadeltaChunkOf{i, lo, min(lo+adadeltaChunk, len(p.Value))})
 		}
 	}
+	if o.task == nil {
+		o.task = newParallelTask(o.part)
+	}
+	o.cur = params
+	o.task.run(len(o.chunks), 0)
+	o.cur = nil
+}
+
+func (o *Adadelta) part(c, _ int) {
+	ch := o.chunks[c]
+	p := o.cur[ch.param]
+	rho, lr, eps := float32(o.cfg.Rho), float32(o.cfg.LearningRate), float32(o.cfg.Epsilon)
+	adadeltaUpdate(p.Value[ch.lo:ch.hi], p.Grad[ch.lo:ch.hi],
+		o.accum[ch.param][ch.lo:ch.hi], o.dl[ch.param][ch.lo:ch.hi], rho, lr, eps) // vec.go
 }
 
 func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }

@@ -1,13 +1,11 @@
 package engine
 
-import "math"
-
 // ReLU is max(0, x) as a layer of its own. Conv2D and Dense can also fuse it
 // ("activation": "relu"), which saves a pass over memory and a buffer.
 type ReLU struct {
 	name  string
 	shape Shape
-	y, dx Tensor
+	y     Tensor
 }
 
 // Name implements Layer.
@@ -48,15 +46,6 @@ func reluInPlace(y []float32) {
 	}
 }
 
-// reluMask zeroes the gradient where the ReLU's output y was zero. y comes
-// from reluInPlace, so it is zero or positive: its bit pattern is zero
-// exactly where the gradient must be cut, and a mask built from the bits
-// avoids the mispredicted branch (see reluInPlace).
-func reluMask(g, y []float32) {
-	y = y[:len(g)]
-	for i, v := range y {
-		b := int32(math.Float32bits(v))
-		mask := uint32((b | -b) >> 31) // all ones if v != +0, else zero
-		g[i] = math.Float32frombits(math.Float32bits(g[i]) & mask)
-	}
-}
+// reluMask zeroes the gradient where the ReLU's output y is not positive
+// (see reluMaskTo).
+func reluMask(g, y []float32) { reluMaskTo(g, g, y) }

@@ -67,3 +67,11 @@ func clear32(s []float32) {
 		s[i] = 0
 	}
 }
+
+// addTo adds s to d element by element.
+func addTo(d, s []float32) {
+	s = s[:len(d)]
+	for i := range d {
+		d[i] += s[i]
+	}
+}

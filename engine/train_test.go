@@ -2,6 +2,8 @@ package engine
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -125,5 +127,63 @@ func TestCheckpointErrors(t *testing.T) {
 	f.Tensors = f.Tensors[1:]
 	if _, _, _, err := Restore(f); err == nil {
 		t.Error("a missing tensor was accepted")
+	}
+}
+
+// TestFusedChainsMatchLayers checks that a batch run image by image through
+// the model's chains of example layers gives the bits of the same batch
+// run layer by layer: logits, every gradient, and the input gradient of
+// each layer.
+func TestFusedChainsMatchLayers(t *testing.T) {
+	p, _ := LookupPreset("keras-mnist")
+	p.Spec.Layers[0].Filters, p.Spec.Layers[1].Filters, p.Spec.Layers[5].Units = 8, 16, 32
+	// A padded, strided convolution too.
+	p.Spec.Layers = append([]LayerSpec{{Type: "conv2d", Filters: 3, Kernel: Size{4, 4}, Stride: 1, Padding: "same", Activation: "relu"}}, p.Spec.Layers...)
+	n := 4*procs() + 3
+	run := func(fused bool) (logits []float32, grads [][]float32) {
+		m, err := Build(p.Spec, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.ReseedDropout(0)
+		rng := rand.New(rand.NewPCG(5, 5))
+		x := NewTensor(n, MNISTInput)
+		randomize(x.Data, rng)
+		var out *Tensor
+		if fused {
+			out = m.Forward(x, true)
+		} else {
+			out = x
+			for _, l := range m.Layers {
+				out = l.Forward(out, true)
+			}
+		}
+		logits = append([]float32(nil), out.Data...)
+		d := &Tensor{N: n, Shape: out.Shape, Data: make([]float32, len(out.Data))}
+		labels := make([]uint8, n)
+		SoftmaxCrossEntropy(out, labels, d.Data)
+		m.ZeroGrad()
+		if fused {
+			m.Backward(d)
+		} else {
+			g := d
+			for i := len(m.Layers) - 1; i >= 0 && g != nil; i-- {
+				g = m.Layers[i].Backward(g)
+				if g != nil {
+					grads = append(grads, append([]float32(nil), g.Data...))
+				}
+			}
+		}
+		for _, p := range m.Params() {
+			grads = append(grads, append([]float32(nil), p.Grad...))
+		}
+		return logits, grads
+	}
+	l1, g1 := run(true)
+	l2, g2 := run(false)
+	sameBits(t, "logits", l1, l2)
+	g2 = g2[len(g2)-len(g1):] // the fused run keeps no intermediate gradients
+	for i := range g1 {
+		sameBits(t, fmt.Sprint("gradient ", i), g1[i], g2[i])
 	}
 }
