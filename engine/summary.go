@@ -116,17 +116,13 @@ func bytesText(b int) string {
 }
 
 // TrainingBytes estimates the memory one training step of m takes at a
-// batch size: every layer's output and its gradient, the im2col buffer of
-// each convolution, and per weight its value, gradient and two optimiser
-// slots. It is an estimate for refusing models that cannot fit, not an
-// exact count.
+// batch size: every layer's output and its gradient, and per weight its
+// value, gradient and two optimiser slots. It is an estimate for refusing
+// models that cannot fit, not an exact count.
 func TrainingBytes(m *Model, batch int) int64 {
 	var floats int64
 	for _, l := range m.Layers {
 		floats += 2 * int64(batch) * int64(l.OutShape().Size())
-		if c, ok := l.(*Conv2D); ok {
-			floats += int64(batch) * int64(c.out.H*c.out.W) * int64(c.kh*c.kw*c.in.C)
-		}
 	}
 	floats += 4 * int64(m.ParamCount())
 	return 4 * floats

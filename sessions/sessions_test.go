@@ -414,7 +414,7 @@ func TestModelMemoryLimit(t *testing.T) {
 	if _, _, err := m.Create(Settings{Preset: "tiny"}); err != nil {
 		t.Fatalf("tiny refused: %v", err)
 	}
-	_, _, err = m.Create(Settings{Preset: "keras-mnist"}) // ~200 MB at batch 128
+	_, _, err = m.Create(Settings{Preset: "keras-mnist"}) // ~110 MB at batch 128
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "layers" || !strings.Contains(err.Error(), "MB") {
 		t.Fatalf("keras-mnist under a 64 MB limit: %v", err)
