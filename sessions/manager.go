@@ -133,6 +133,11 @@ func (m *Manager) restore(rec *Record) (*Session, error) {
 	if step := lastMetricStep(events); step > s.rec.Step {
 		s.rec.Step = step
 	}
+	// Messages published after the last commit may have reached viewers
+	// before a crash; skipping the sequence ahead keeps every new message
+	// above anything a reconnecting viewer saw (gaps are allowed).
+	s.rec.Seq += 1000
+	s.resumedAfterRestart = rec.Status.wantsTraining()
 	s.publishState()
 	return s, nil
 }

@@ -271,7 +271,6 @@ func (r *runner) endEpoch(res engine.StepResult, step int64) {
 		}
 	}
 	r.epochLoss, r.epochCorrect, r.epochSeen, r.epochTime = 0, 0, 0, 0
-	r.checkpointIfNeeded()
 	s := r.s
 	s.mu.Lock()
 	s.rec.Epochs = append(s.rec.Epochs, result)
@@ -281,6 +280,14 @@ func (r *runner) endEpoch(res engine.StepResult, step int64) {
 	s.mu.Unlock()
 	s.publishEvent("epoch", seq, event)
 	s.saveRecord()
+	// The epoch's history is made durable before its checkpoint: a crash
+	// between the two leaves a history one epoch ahead of the checkpoint,
+	// which the next start rewinds; the other order would leave a
+	// checkpoint whose epoch has no result.
+	if err := s.m.persist.sync(); err != nil {
+		s.m.log.Error("storing the epoch's history", "session", s.id, "err", err)
+	}
+	r.checkpointIfNeeded()
 	s.m.log.Info("epoch done", "session", s.id, "epoch", result.Epoch,
 		"testAcc", fmt.Sprintf("%.2f%%", 100*result.TestAcc), "seconds", fmt.Sprintf("%.1f", result.Seconds),
 		"evalSeconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
@@ -318,11 +325,16 @@ func (r *runner) rewindIfBehind() {
 	step := r.trainer.StepCount()
 	s := r.s
 	s.mu.Lock()
-	if s.rec.Step <= step {
+	restarted := s.resumedAfterRestart
+	s.resumedAfterRestart = false
+	if s.rec.Step <= step && !restarted {
 		s.mu.Unlock()
 		return
 	}
-	lost := s.rec.Step - step
+	// Viewers may have seen batches after the checkpoint that the store
+	// never got (they are published before they are committed), so a
+	// resume after a restart always says where training goes on from.
+	lost := max(s.rec.Step-step, 0)
 	epoch, batch := r.trainer.Position()
 	s.rec.Step, s.rec.Epoch, s.rec.Batch = step, epoch, batch
 	kept := s.rec.Epochs[:0]

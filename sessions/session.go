@@ -35,6 +35,9 @@ type Session struct {
 	predictors      sync.Pool // *predictor, each used by one caller at a time
 	deleted         atomic.Bool
 	framesPublished atomic.Bool
+	// resumedAfterRestart marks a session that was training when the
+	// server stopped: its runner tells viewers where training resumes.
+	resumedAfterRestart bool
 }
 
 // weightSet is an immutable copy of a model's parameters, published by the
@@ -224,6 +227,14 @@ func (s *Session) setStatus(st Status, reason string) {
 	s.mu.Unlock()
 	s.publishEvent("status", seq, StatusEvent{Status: st, Reason: reason, Step: step, Epoch: epoch})
 	s.saveRecord()
+	// A status change must survive a crash that follows it (a paused
+	// session must not resume training after a restart): wait for it to
+	// be committed. Status changes are rare; this costs one fsync each.
+	if !s.deleted.Load() {
+		if err := s.m.persist.sync(); err != nil {
+			s.m.log.Error("storing a status change", "session", s.id, "err", err)
+		}
+	}
 }
 
 // nextSeqLocked hands out the next stream sequence number; s.mu is held.
