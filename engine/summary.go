@@ -45,13 +45,13 @@ func Summarize(m *Model) Summary {
 		case *Conv2D:
 			row.Description = fmt.Sprintf("CONV%s-%d", kernelText(l.kh, l.kw), out.C)
 			row.Weights = l.kh*l.kw*l.in.C*out.C + out.C
-			row.WeightsText = fmt.Sprintf("(%d*%d*%d)*%d + %d = %s", l.kh, l.kw, l.in.C, out.C, out.C, thousands(row.Weights))
+			row.WeightsText = fmt.Sprintf("(%d*%d*%d)*%d + %d = %s", l.kh, l.kw, l.in.C, out.C, out.C, FormatCount(row.Weights))
 		case *MaxPool2D:
 			row.Description = fmt.Sprintf("POOL%d", l.size)
 		case *Dense:
 			row.Description = fmt.Sprintf("FC-%d", out.C)
 			row.Weights = l.in.Size()*out.C + out.C
-			row.WeightsText = fmt.Sprintf("%d*%d + %d = %s", l.in.Size(), out.C, out.C, thousands(row.Weights))
+			row.WeightsText = fmt.Sprintf("%d*%d + %d = %s", l.in.Size(), out.C, out.C, FormatCount(row.Weights))
 		case *Dropout:
 			row.Description = fmt.Sprintf("DROPOUT %g", l.rate)
 		default:
@@ -82,21 +82,21 @@ func kernelText(kh, kw int) string {
 func (s Summary) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "layer\t\toutput\tactivations\tmemory\tweights\t")
-	fmt.Fprintf(tw, "input\t\t%s\t%s\t%s\t0\t\n", s.Input, thousands(s.Input.Size()), bytesText(4*s.Input.Size()))
+	fmt.Fprintf(tw, "input\t\t%s\t%s\t%s\t0\t\n", s.Input, FormatCount(s.Input.Size()), FormatBytes(4*s.Input.Size()))
 	for _, l := range s.Layers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", l.Name, l.Description, l.OutputText, thousands(l.Activations), bytesText(l.Bytes), l.WeightsText)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", l.Name, l.Description, l.OutputText, FormatCount(l.Activations), FormatBytes(l.Bytes), l.WeightsText)
 	}
-	fmt.Fprintf(tw, "total\t\t\t%s\t%s\t%s\t\n", thousands(s.TotalActivations), bytesText(s.TotalBytes), thousands(s.TotalWeights))
+	fmt.Fprintf(tw, "total\t\t\t%s\t%s\t%s\t\n", FormatCount(s.TotalActivations), FormatBytes(s.TotalBytes), FormatCount(s.TotalWeights))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "\nForward pass: %s per image (about twice that with the backward pass); weights: %s as float32.\n",
-		bytesText(s.TotalBytes), bytesText(4*s.TotalWeights))
+		FormatBytes(s.TotalBytes), FormatBytes(4*s.TotalWeights))
 	return err
 }
 
-// thousands formats 1234567 as "1,234,567".
-func thousands(n int) string {
+// FormatCount formats 1234567 as "1,234,567", as the summary tables do.
+func FormatCount(n int) string {
 	s := fmt.Sprint(n)
 	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
 		s = s[:i] + "," + s[i:]
@@ -104,8 +104,9 @@ func thousands(n int) string {
 	return s
 }
 
-// bytesText formats a byte count in B, KB or MB (of 1024).
-func bytesText(b int) string {
+// FormatBytes formats a byte count in B, KB or MB (of 1024), as the
+// summary tables do.
+func FormatBytes(b int) string {
 	switch {
 	case b >= 1<<20:
 		return fmt.Sprintf("%.1f MB", float64(b)/(1<<20))

@@ -265,7 +265,7 @@ func progress(info sessions.Info) (float64, string) {
 		return 1, fmt.Sprintf("done: %s trained", count(epochs, "epoch", "epochs"))
 	}
 	current := min(info.Epoch+1, epochs)
-	return share, fmt.Sprintf("epoch %d of %d · batch %s of %s", current, epochs, thousands(info.Batch), thousands(bpe))
+	return share, fmt.Sprintf("epoch %d of %d · batch %s of %s", current, epochs, engine.FormatCount(info.Batch), engine.FormatCount(bpe))
 }
 
 // count writes "1 epoch", "2 epochs", "1,250 batches".
@@ -273,7 +273,7 @@ func count(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}
-	return thousands(n) + " " + many
+	return engine.FormatCount(n) + " " + many
 }
 
 // optimizerText describes an optimiser in a few words.
@@ -302,15 +302,15 @@ func architecture(s engine.Summary) string {
 // first row as in the article's table.
 func summaryTable(s engine.Summary) templates.SummaryTable {
 	t := templates.SummaryTable{
-		TotalActivations: thousands(s.TotalActivations),
-		TotalMemory:      bytesText(s.TotalBytes),
-		TotalWeights:     thousands(s.TotalWeights),
-		WeightsMemory:    bytesText(4 * s.TotalWeights),
-		BackwardMemory:   bytesText(2 * s.TotalBytes),
+		TotalActivations: engine.FormatCount(s.TotalActivations),
+		TotalMemory:      engine.FormatBytes(s.TotalBytes),
+		TotalWeights:     engine.FormatCount(s.TotalWeights),
+		WeightsMemory:    engine.FormatBytes(4 * s.TotalWeights),
+		BackwardMemory:   engine.FormatBytes(2 * s.TotalBytes),
 	}
 	t.Rows = append(t.Rows, templates.SummaryRow{
 		Name: "input", Description: "the image", Output: s.Input.String(),
-		Activations: thousands(s.Input.Size()), Memory: bytesText(4 * s.Input.Size()), Weights: "0",
+		Activations: engine.FormatCount(s.Input.Size()), Memory: engine.FormatBytes(4 * s.Input.Size()), Weights: "0",
 	})
 	for _, l := range s.Layers {
 		formula, _, _ := strings.Cut(l.WeightsText, " = ")
@@ -319,8 +319,8 @@ func summaryTable(s engine.Summary) templates.SummaryTable {
 		}
 		t.Rows = append(t.Rows, templates.SummaryRow{
 			Name: l.Name, Description: l.Description, Output: l.OutputText,
-			Activations: thousands(l.Activations), Memory: bytesText(l.Bytes),
-			Weights: thousands(l.Weights), Formula: formula,
+			Activations: engine.FormatCount(l.Activations), Memory: engine.FormatBytes(l.Bytes),
+			Weights: engine.FormatCount(l.Weights), Formula: formula,
 		})
 	}
 	return t
@@ -332,25 +332,4 @@ func percent(acc *float64) string {
 		return ""
 	}
 	return strconv.FormatFloat(100**acc, 'f', 2, 64) + "%"
-}
-
-// thousands formats 1234567 as "1,234,567".
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-// bytesText formats a byte count in B, KB or MB (of 1024), as the engine's
-// text summary does.
-func bytesText(b int) string {
-	switch {
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
 }
