@@ -224,7 +224,11 @@ func (r *runner) trainOne() (over bool) {
 	}
 	if r.trainer.Done() {
 		r.checkpointIfNeeded()
-		r.s.setStatus(StatusFinished, fmt.Sprintf("trained %d epochs", r.trainer.Epochs))
+		reason := fmt.Sprintf("trained %d epochs", r.trainer.Epochs)
+		if r.trainer.Epochs == 1 {
+			reason = "trained 1 epoch"
+		}
+		r.s.setStatus(StatusFinished, reason)
 		return true
 	}
 	return false
