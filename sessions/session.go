@@ -167,40 +167,37 @@ func (s *Session) startRunner() (*runner, error) {
 	return r, nil
 }
 
-// load rebuilds the session's model and optimiser from its checkpoint, or
-// from its seed when it has none, and a trainer positioned where the
-// checkpoint left off.
-func (s *Session) load() (*engine.Model, engine.Optimizer, *engine.Trainer, error) {
-	rec := s.Record()
-	train := s.m.opts.Train
-	var (
-		model *engine.Model
-		opt   engine.Optimizer
-		epoch int
-		batch int
-	)
+// loadModel rebuilds the session's model from its checkpoint, with the
+// optimiser and position saved there, or from its seed when it has none
+// (then opt is nil and st the zero position).
+func (s *Session) loadModel() (model *engine.Model, opt engine.Optimizer, st engine.TrainState, err error) {
 	if s.hasCheckpoint() {
-		var st engine.TrainState
-		var err error
 		model, opt, st, err = engine.LoadCheckpoint(s.m.store.CheckpointPath(s.id))
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("session %s: %w", s.id, err)
+			return nil, nil, st, fmt.Errorf("session %s: %w", s.id, err)
 		}
-		epoch, batch = st.Epoch, st.Batch
-	} else {
-		var err error
-		if model, err = engine.Build(rec.Config.Spec, rec.Config.Seed); err != nil {
-			return nil, nil, nil, err
-		}
+		return model, opt, st, nil
 	}
+	cfg := s.Record().Config
+	model, err = engine.Build(cfg.Spec, cfg.Seed)
+	return model, nil, st, err
+}
+
+// load rebuilds the session's model and optimiser and a trainer positioned
+// where its checkpoint left off.
+func (s *Session) load() (*engine.Model, engine.Optimizer, *engine.Trainer, error) {
+	model, opt, st, err := s.loadModel()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg := s.Record().Config
 	if opt == nil {
-		var err error
-		if opt, err = engine.NewOptimizer(rec.Config.Optimizer); err != nil {
+		if opt, err = engine.NewOptimizer(cfg.Optimizer); err != nil {
 			return nil, nil, nil, err
 		}
 	}
-	tr := engine.NewTrainer(model, opt, train, rec.Config.BatchSize, rec.Config.Epochs)
-	tr.Seek(epoch, batch)
+	tr := engine.NewTrainer(model, opt, s.m.opts.Train, cfg.BatchSize, cfg.Epochs)
+	tr.Seek(st.Epoch, st.Batch)
 	return model, opt, tr, nil
 }
 
@@ -371,19 +368,11 @@ type predictor struct {
 // initialWeights loads the weights of a session that has no runner: from
 // its checkpoint, or rebuilt from its seed.
 func (s *Session) initialWeights() (*weightSet, error) {
-	rec := s.Record()
-	var model *engine.Model
-	if s.hasCheckpoint() {
-		var err error
-		if model, _, _, err = engine.LoadCheckpoint(s.m.store.CheckpointPath(s.id)); err != nil {
-			return nil, fmt.Errorf("session %s: %w", s.id, err)
-		}
-	} else {
-		var err error
-		if model, err = engine.Build(rec.Config.Spec, rec.Config.Seed); err != nil {
-			return nil, err
-		}
+	model, _, _, err := s.loadModel()
+	if err != nil {
+		return nil, err
 	}
+	rec := s.Record()
 	ws := snapshotWeights(model, rec.Step)
 	if !s.weights.CompareAndSwap(nil, ws) {
 		return s.weights.Load(), nil
