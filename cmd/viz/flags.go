@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"cnnviz/engine"
+	"cnnviz/engine/mnist"
 )
 
 // modelFlags chooses a model: a preset, or a JSON spec file.
@@ -38,4 +39,14 @@ func (m *modelFlags) spec() (engine.Spec, engine.Preset, error) {
 		return engine.Spec{}, engine.Preset{}, fmt.Errorf("%s: %w", m.specFile, err)
 	}
 	return spec, p, nil
+}
+
+// loadMNIST finds the data set (the -data folder, else the GoMNIST module)
+// and loads it, returning the folder it came from.
+func loadMNIST(dataDir string) (dir string, train, test *mnist.Set, err error) {
+	if dir, err = mnist.Locate(dataDir); err != nil {
+		return "", nil, nil, err
+	}
+	train, test, err = mnist.Load(dir)
+	return dir, train, test, err
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"cnnviz/engine/mnist"
 	"cnnviz/sessions"
 	"cnnviz/stream"
 	"cnnviz/web"
@@ -44,11 +43,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	dir, err := mnist.Locate(*data)
-	if err != nil {
-		return err
-	}
-	train, test, err := mnist.Load(dir)
+	_, train, test, err := loadMNIST(*data)
 	if err != nil {
 		return err
 	}

@@ -20,11 +20,7 @@ func subsetCommand(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	dir, err := mnist.Locate(*data)
-	if err != nil {
-		return err
-	}
-	train, test, err := mnist.Load(dir)
+	_, train, test, err := loadMNIST(*data)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"cnnviz/engine"
-	"cnnviz/engine/mnist"
 )
 
 // trainCommand trains a model headless: a progress line while an epoch
@@ -45,11 +44,7 @@ func trainCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	dir, err := mnist.Locate(*data)
-	if err != nil {
-		return err
-	}
-	train, test, err := mnist.Load(dir)
+	dir, train, test, err := loadMNIST(*data)
 	if err != nil {
 		return err
 	}
