@@ -102,7 +102,11 @@ func Open(opts Options) (*Manager, error) {
 		}
 		if rec.Status.wantsTraining() {
 			if err := s.Control(ActionResume); err != nil {
+				// Most likely an unreadable checkpoint. The file and the
+				// history stay as they are; the status says why nothing
+				// trains, instead of "running" forever.
 				m.log.Error("session not resumed", "session", rec.ID, "err", err)
+				s.setStatus(StatusFailed, "could not resume: "+err.Error())
 			}
 		}
 	}

@@ -22,7 +22,8 @@ const (
 	StatusPaused   Status = "paused"
 	StatusFinished Status = "finished"
 	StatusStopped  Status = "stopped"
-	StatusFailed   Status = "failed"
+	StatusDiverged Status = "diverged" // the loss became NaN or infinite; the reason says at which batch
+	StatusFailed   Status = "failed"   // the session cannot train, e.g. its checkpoint is unreadable
 )
 
 // wantsTraining reports whether a session in this status should be
@@ -31,7 +32,7 @@ func (s Status) wantsTraining() bool { return s == StatusQueued || s == StatusRu
 
 // final reports whether the session will never train again.
 func (s Status) final() bool {
-	return s == StatusFinished || s == StatusStopped || s == StatusFailed
+	return s == StatusFinished || s == StatusStopped || s == StatusDiverged || s == StatusFailed
 }
 
 // Record is a session as stored: its settings, where it stands, and what it

@@ -193,7 +193,7 @@ func (r *runner) trainOne() (over bool) {
 	step := r.trainer.StepCount()
 	if math.IsNaN(float64(res.Loss)) || math.IsInf(float64(res.Loss), 0) {
 		r.flushMetrics(now)
-		r.s.setStatus(StatusFailed, fmt.Sprintf("diverged: loss became %v at batch %d", res.Loss, step))
+		r.s.setStatus(StatusDiverged, fmt.Sprintf("loss became %v at batch %d", res.Loss, step))
 		return true
 	}
 	r.epochLoss += float64(res.Loss) * float64(res.Images)

@@ -2,7 +2,9 @@ package sessions
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -421,5 +423,96 @@ func TestModelMemoryLimit(t *testing.T) {
 	}
 	if len(m.List()) != 1 {
 		t.Errorf("the refused session was stored")
+	}
+}
+
+// A learning rate far too high must stop the session as "diverged", naming
+// the batch, rather than stream NaN curves; nothing after the NaN batch is
+// stored.
+func TestDivergenceStopsTheSession(t *testing.T) {
+	m, hub := openManager(t, t.TempDir(), 1)
+	defer closeManager(t, m, hub)
+	// Without ReLUs nothing dies off: each layer's step scales the next
+	// one's gradient, so the weights grow geometrically until they overflow.
+	linear := []engine.LayerSpec{
+		{Type: "conv2d", Filters: 8, Kernel: engine.Size{H: 3, W: 3}},
+		{Type: "flatten"},
+		{Type: "dense", Units: 64},
+		{Type: "dense", Units: 10},
+	}
+	s, _, err := m.Create(Settings{Layers: linear, Optimizer: "sgd", LearningRate: 100, Epochs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Control(ActionStart); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "training to stop", func() bool { return s.Record().Status.final() })
+	r := s.Record()
+	if r.Status != StatusDiverged {
+		t.Fatalf("status %q (%s), want diverged", r.Status, r.StatusReason)
+	}
+	var batch int
+	if _, err := fmt.Sscanf(r.StatusReason, "loss became NaN at batch %d", &batch); err != nil {
+		if _, err := fmt.Sscanf(r.StatusReason, "loss became +Inf at batch %d", &batch); err != nil {
+			t.Fatalf("reason %q does not name the batch", r.StatusReason)
+		}
+	}
+	points, _, err := s.Metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range points {
+		if math.IsNaN(float64(p.Loss)) || math.IsInf(float64(p.Loss), 0) {
+			t.Fatalf("a non-finite loss was streamed: %+v", p)
+		}
+	}
+	if err := s.Control(ActionResume); err == nil {
+		t.Error("a diverged session resumed")
+	}
+}
+
+// A checkpoint that became unreadable while the server was down leaves the
+// session failed with a reason, its history and the file untouched, and
+// the server up.
+func TestUnreadableCheckpointAtRestart(t *testing.T) {
+	dir := t.TempDir()
+	m, hub := openManager(t, dir, 1)
+	s, _, err := m.Create(Settings{Preset: "tiny", Epochs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.ID()
+	if err := s.Control(ActionStart); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first epoch", func() bool { return len(s.Record().Epochs) >= 1 })
+	closeManager(t, m, hub) // checkpoints; the record still says running
+	path := m.Store().CheckpointPath(id)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	m2, hub2 := openManager(t, dir, 1)
+	defer closeManager(t, m2, hub2)
+	s2, err := m2.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s2.Record()
+	if r.Status != StatusFailed || !strings.Contains(r.StatusReason, "could not resume") || !strings.Contains(r.StatusReason, "checkpoint") {
+		t.Fatalf("status %q, reason %q: want failed, naming the checkpoint", r.Status, r.StatusReason)
+	}
+	if len(r.Epochs) < 1 {
+		t.Error("the epoch history was lost")
+	}
+	after, err := os.ReadFile(path)
+	if err != nil || string(after) != string(data) {
+		t.Error("the unreadable checkpoint was changed; it should stay for inspection")
 	}
 }

@@ -156,7 +156,7 @@ func (v SessionPage) Shows(action string) bool {
 
 // Allows reports whether the control for action is enabled at first.
 func (v SessionPage) Allows(action string) bool {
-	final := v.Status == "finished" || v.Status == "stopped" || v.Status == "failed"
+	final := v.Status == "finished" || v.Status == "stopped" || v.Status == "diverged" || v.Status == "failed"
 	switch action {
 	case "step":
 		return v.Status == "paused" || v.Status == "created"

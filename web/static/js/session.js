@@ -18,7 +18,7 @@ const id = root.dataset.sessionId;
 const owner = root.dataset.owner === 'true';
 const testImages = Number(root.dataset.testImages) || 1;
 const $ = (sel) => root.querySelector(sel);
-const FINAL = new Set(['finished', 'stopped', 'failed']);
+const FINAL = new Set(['finished', 'stopped', 'diverged', 'failed']);
 
 // What the page knows, built from the stream.
 const state = {
