@@ -142,6 +142,7 @@ func (m *Manager) restore(rec *Record) (*Session, error) {
 	// above anything a reconnecting viewer saw (gaps are allowed).
 	s.rec.Seq += 1000
 	s.resumedAfterRestart = rec.Status.wantsTraining()
+	s.checkpointWarning = activeWarning(events)
 	s.publishState()
 	return s, nil
 }
@@ -308,6 +309,7 @@ type Info struct {
 	Epochs          []EpochResult  `json:"epochs"`
 	TestAcc         *float64       `json:"testAcc,omitempty"` // the last epoch's
 	Checkpoint      bool           `json:"checkpoint"`
+	Warning         string         `json:"warning,omitempty"` // a checkpoint that failed, until one succeeds
 	Seq             uint64         `json:"seq"`
 	Probe           int            `json:"probe"`
 	SnapshotEvery   int            `json:"snapshotEvery"`
@@ -335,6 +337,9 @@ func (s *Session) Info() Info {
 		acc := rec.Epochs[n-1].TestAcc
 		info.TestAcc = &acc
 	}
+	s.mu.Lock()
+	info.Warning = s.checkpointWarning
+	s.mu.Unlock()
 	info.Summary = s.summary
 	info.Confusion, info.Mistakes = rec.Confusion, rec.Mistakes
 	if info.Mistakes == nil {

@@ -34,6 +34,7 @@ type runner struct {
 	epochLoss, epochCorrect, epochSeen float64
 	epochTime                          time.Duration // time spent training this epoch
 	lastCheckpointStep                 int64
+	kept                               *position // the checkpoint on disk; nil: none
 }
 
 type command struct {
@@ -48,11 +49,16 @@ const (
 )
 
 func newRunner(s *Session, model *engine.Model, opt engine.Optimizer, tr *engine.Trainer) *runner {
-	return &runner{
+	r := &runner{
 		s: s, model: model, opt: opt, trainer: tr,
 		cmds: make(chan command), done: make(chan struct{}),
 		lastCheckpointStep: tr.StepCount(),
 	}
+	if s.hasCheckpoint() { // the trainer starts where it left off
+		epoch, batch := tr.Position()
+		r.kept = &position{epoch: epoch, batch: batch, step: tr.StepCount()}
+	}
+	return r
 }
 
 // send hands the runner a command and waits for it to be applied.
@@ -301,25 +307,32 @@ func (r *runner) endEpoch(res engine.StepResult, step int64) {
 const maxMistakes = 60
 
 // checkpointIfNeeded saves the model, optimiser and position unless
-// nothing was trained since the last checkpoint. A failure is logged and
-// the previous checkpoint stays (the write is atomic).
+// nothing was trained since the last checkpoint. A failure (a full disk,
+// say) leaves the previous checkpoint as it was (the write is atomic) and
+// the record unchanged; it is logged, and the owner and viewers get a
+// "notice" saying which checkpoint is kept. Training goes on, the next
+// checkpoint tries again, and the first that succeeds ends the notice.
 func (r *runner) checkpointIfNeeded() {
 	step := r.trainer.StepCount()
 	if step == r.lastCheckpointStep && r.s.hasCheckpoint() {
 		return
 	}
 	epoch, batch := r.trainer.Position()
+	at := position{epoch: epoch, batch: batch, step: step}
 	rec := r.s.Record()
 	st := engine.TrainState{Epoch: epoch, Batch: batch, BatchSize: rec.Config.BatchSize, Epochs: rec.Config.Epochs}
 	if err := engine.SaveCheckpoint(r.s.m.store.CheckpointPath(r.s.id), r.model, r.opt, st); err != nil {
-		r.s.m.log.Error("checkpoint failed; the previous one stays", "session", r.s.id, "err", err)
+		r.s.m.log.Error("checkpoint failed; the previous one stays", "session", r.s.id, "step", step, "err", err)
+		r.s.checkpointFailed(at, r.kept, err)
 		return
 	}
 	r.lastCheckpointStep = step
+	r.kept = &at
 	r.s.mu.Lock()
 	r.s.rec.CheckpointStep = step
 	r.s.mu.Unlock()
 	r.s.saveRecord()
+	r.s.checkpointWritten(at)
 }
 
 // rewindIfBehind handles a resume from a checkpoint older than the

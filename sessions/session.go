@@ -38,6 +38,9 @@ type Session struct {
 	// resumedAfterRestart marks a session that was training when the
 	// server stopped: its runner tells viewers where training resumes.
 	resumedAfterRestart bool
+	// checkpointWarning says why the last checkpoint could not be
+	// written, until one is; "" when checkpoints work (guarded by mu).
+	checkpointWarning string
 }
 
 // weightSet is an immutable copy of a model's parameters, published by the
@@ -257,7 +260,7 @@ func (s *Session) publishEvent(typ string, seq uint64, payload any) {
 	if !s.deleted.Load() {
 		s.m.persist.put(write{id: s.id, seq: seq, event: msg.Data})
 	}
-	if typ == "status" || typ == "epoch" {
+	if typ == "status" || typ == "epoch" || typ == "notice" {
 		s.publishState()
 	}
 }
