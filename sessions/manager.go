@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"cnnviz/engine"
+	"cnnviz/engine/checkpoint"
 	"cnnviz/engine/mnist"
 	"cnnviz/stream"
 )
@@ -81,6 +82,16 @@ func Open(opts Options) (*Manager, error) {
 	store, err := OpenStore(opts.Dir)
 	if err != nil {
 		return nil, err
+	}
+	// A kill -9 during a checkpoint write leaves the write's temporary
+	// file, as large as a checkpoint, that nothing would ever remove. The
+	// store's lock, now held, means no other process is writing there.
+	removed, err := checkpoint.RemoveTemps(store.checkpointDir())
+	if err != nil {
+		opts.Log.Error("removing unfinished checkpoint files", "err", err)
+	}
+	if len(removed) > 0 {
+		opts.Log.Info("removed unfinished checkpoint files from an interrupted run", "files", removed)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{

@@ -78,8 +78,11 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // CheckpointPath is where the session's checkpoint lives.
 func (s *Store) CheckpointPath(id string) string {
-	return filepath.Join(s.dir, "checkpoints", id+".ckpt")
+	return filepath.Join(s.checkpointDir(), id+".ckpt")
 }
+
+// checkpointDir is the folder of every session's checkpoint.
+func (s *Store) checkpointDir() string { return filepath.Join(s.dir, "checkpoints") }
 
 // Records returns every stored session record. Records that cannot be
 // decoded are reported in the error but do not hide the others.

@@ -1,10 +1,12 @@
 package checkpoint
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 )
 
 // Save writes f to path atomically: it writes a temporary file in the same
@@ -23,7 +25,7 @@ func Save(path string, f *File) (err error) {
 	// The temporary file must be in the same directory: rename is only
 	// atomic within one file system. The leading dot keeps it out of
 	// casual directory listings while it exists.
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempInfix+"*")
 	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
@@ -60,6 +62,37 @@ func Save(path string, f *File) (err error) {
 	renamed = true
 	// The rename itself is only durable once the directory is synced.
 	return syncDir(dir)
+}
+
+// tempInfix is in the name of every temporary file Save creates:
+// ".<name>.tmp-<random>".
+const tempInfix = ".tmp-"
+
+// RemoveTemps deletes the temporary files that Saves into dir left behind
+// when their process was killed mid-write (a kill -9 or a power loss: every
+// other failure removes its own). Each is an incomplete copy of a
+// checkpoint that nothing will ever read, as large as the checkpoint. It
+// returns the names it removed. Call it only when no Save into dir can be
+// running, such as at start-up under a lock that one process holds.
+func RemoveTemps(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, ".") || !strings.Contains(name, tempInfix) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, name)
+	}
+	return removed, errors.Join(errs...)
 }
 
 // syncDir fsyncs a directory so that a rename inside it is durable.
