@@ -50,11 +50,14 @@ type vizProcess struct {
 
 var runningAt = regexp.MustCompile(`cnnviz is running at (http://[^/ ]+)/`)
 
-func startViz(t *testing.T, dataDir string) *vizProcess {
+// startViz starts a viz server on dataDir with the MNIST subset, adding
+// extra to its flags.
+func startViz(t *testing.T, dataDir string, extra ...string) *vizProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "--",
+	args := []string{"-test.run=^$", "--",
 		"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
-		"--data", filepath.Join("..", "..", "testdata", "mnist"), "--starter=false")
+		"--data", filepath.Join("..", "..", "testdata", "mnist"), "--starter=false"}
+	cmd := exec.Command(os.Args[0], append(args, extra...)...)
 	cmd.Env = append(os.Environ(), "CNNVIZ_RUN_MAIN=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -29,6 +29,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		maxRunning = fs.Int("max-running", 0, "sessions that train at once; the rest queue (default: one per CPU)")
 		maxModelMB = fs.Int64("max-model-mb", 2048, "refuse models whose training step would need more memory than this")
 		starter    = fs.Bool("starter", true, "on first start, create and train a session with the tiny preset, so there is a model to draw for at once")
+		trainLimit = fs.Int("train-limit", 0, "train sessions on the first N training images only (0: all), for short epochs on a slow machine; keep it the same across restarts")
 		verbose    = fs.Bool("v", false, "log debug messages")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -46,6 +47,9 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	_, train, test, err := loadMNIST(*data)
 	if err != nil {
 		return err
+	}
+	if *trainLimit > 0 && *trainLimit < train.Len() {
+		train = train.Slice(0, *trainLimit)
 	}
 	hub := stream.NewHub(stream.Options{})
 	mgr, err := sessions.Open(sessions.Options{
