@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"cnnviz/engine/mnist"
 	"cnnviz/sessions"
@@ -169,9 +170,9 @@ type tab struct {
 	console []chromedp.ConsoleMessage
 }
 
-func (b *browser) tab(t *testing.T) *tab {
+func (b *browser) tab(t *testing.T, opts ...chromedp.ContextOption) *tab {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(b.ctx)
+	ctx, cancel := chromedp.NewContext(b.ctx, opts...)
 	t.Cleanup(cancel)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
@@ -496,6 +497,61 @@ func TestBrowser(t *testing.T) {
 		if got := sess.Info().Probe; got != 3 {
 			t.Errorf("probe = %d after picking test image 3", got)
 		}
+	})
+
+	t.Run("present", func(t *testing.T) {
+		// The owner's page offers the projector view and the teacher link.
+		tb := b.tab(t)
+		tb.open("/sessions/" + created)
+		tb.ready()
+		if link := eval[string](tb, `document.querySelector('[data-testid=teacher-link]').value`); !strings.Contains(link, "/sessions/"+created+"?owner=") {
+			t.Errorf("teacher link = %q", link)
+		}
+		tb.open("/sessions/" + created + "/present")
+		tb.do(chromedp.EmulateViewport(1920, 1080))
+		tb.ready()
+		poll[bool](tb, `Number(document.querySelector('[data-testid=present-loss]').dataset.points) > 0`, patience)
+		poll[bool](tb, `document.querySelectorAll('[data-testid=present-filters] canvas').length > 0`, patience)
+		poll[bool](tb, `document.querySelectorAll('[data-testid=present-activations] .act-row').length >= 5`, patience)
+		// Nothing may scroll on a projector: the page, and every layer's
+		// maps inside their panel, down to the class probabilities (polled:
+		// the view refits after the viewport changes).
+		overflow := `(() => {
+			const acts = document.querySelector('[data-testid=present-activations]');
+			const rows = acts.querySelectorAll('.act-row');
+			const page = document.documentElement.scrollHeight - innerHeight;
+			const maps = rows[rows.length - 1].getBoundingClientRect().bottom - acts.getBoundingClientRect().bottom;
+			return page > 0 || maps > 1 ? 'page by ' + page + 'px, maps by ' + maps + 'px' : '';
+		})()`
+		for deadline := time.Now().Add(patience); ; time.Sleep(100 * time.Millisecond) {
+			over := eval[string](tb, overflow)
+			if over == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the projector view does not fit the screen: it overflows the %s", over)
+			}
+		}
+
+		// A viewer, in a browser context without the owner's cookie,
+		// follows the probe image the teacher picks from the keyboard.
+		viewer := b.tab(t, chromedp.WithNewBrowserContext())
+		viewer.open("/sessions/" + created)
+		if n := eval[int](viewer, `document.querySelectorAll('[data-testid=teacher-link], [data-action]').length`); n != 0 {
+			t.Errorf("a viewer sees %d owner-only elements", n)
+		}
+		probe := eval[int](tb, `Number(document.querySelector('[data-probe-index]').textContent)`)
+		tb.do(chromedp.KeyEvent(kb.ArrowRight))
+		want := strconv.Itoa(probe + 1)
+		poll[bool](tb, `document.querySelector('[data-probe-index]').textContent === '`+want+`'`, patience)
+		poll[bool](viewer, `document.querySelector('[data-probe-index]').textContent === '`+want+`'`, patience)
+
+		// Space pauses and resumes.
+		tb.do(chromedp.KeyEvent(" "))
+		poll[bool](tb, `document.querySelector('[data-testid=present-status]').textContent === 'paused'`, patience)
+		tb.do(chromedp.KeyEvent(" "))
+		poll[bool](tb, `document.querySelector('[data-testid=present-status]').textContent === 'running'`, patience)
+		tb.screenshot("present.png")
 	})
 
 	waitTrained(t, trained)

@@ -27,8 +27,11 @@ func Render(c echo.Context, status int, component templ.Component) error {
 		return err
 	}
 	h := c.Response().Header()
-	// Pages differ by viewer (the owner's controls), so a cache must ask.
-	h.Set("Cache-Control", "no-cache")
+	// Pages differ by viewer (the owner's controls), so a cache must ask;
+	// a handler may ask for more (no-store for a page with a token).
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-cache")
+	}
 	// An owner link carries the token in its query string: never let it
 	// leave the site in a Referer header.
 	h.Set("Referrer-Policy", "same-origin")
@@ -216,9 +219,57 @@ func (s *Server) sessionPage(c echo.Context) error {
 		}
 		notice = "This owner link does not match the session, so you are watching it as a viewer."
 	}
-	owner := sess.IsOwner(ownerToken(c, sess.ID()))
+	token := ownerToken(c, sess.ID())
+	owner := sess.IsOwner(token)
 	_, test := s.sessions.Data()
-	return Render(c, http.StatusOK, templates.SessionView(sessionView(s.page(sess.Info().Name), sess.Info(), owner, notice, test.Len())))
+	v := sessionView(s.page(sess.Info().Name), sess.Info(), owner, notice, test.Len())
+	base := s.baseURL(c)
+	v.JoinURL = base + "/sessions/" + sess.ID()
+	v.PresentURL = "/sessions/" + sess.ID() + "/present"
+	if owner {
+		// The owner's own page carries their link, to open the session
+		// with its controls on another machine (the projector's laptop, a
+		// tablet). Nobody else gets this page, and nothing may keep it.
+		v.TeacherLink = v.JoinURL + "?owner=" + token
+		c.Response().Header().Set("Cache-Control", "no-store")
+	}
+	return Render(c, http.StatusOK, templates.SessionView(v))
+}
+
+// presentPage answers GET /sessions/:id/present: the projector view.
+func (s *Server) presentPage(c echo.Context) error {
+	sess, err := s.sessions.Get(c.Param("id"))
+	if errors.Is(err, sessions.ErrNotFound) {
+		return Render(c, http.StatusNotFound, templates.NotFoundPage(templates.NotFound{
+			Page: s.page("Not found"), What: fmt.Sprintf("session %q", c.Param("id")),
+		}))
+	}
+	if err != nil {
+		return err
+	}
+	info := sess.Info()
+	_, test := s.sessions.Data()
+	join := s.baseURL(c) + "/sessions/" + info.ID
+	v := templates.PresentPage{
+		Page: s.page(info.Name), ID: info.ID, Name: info.Name,
+		Status: string(info.Status), Reason: info.StatusReason,
+		Owner:  sess.IsOwner(ownerToken(c, info.ID)),
+		Preset: info.Config.Preset, Architecture: architecture(info.Summary),
+		Epochs: info.Config.Epochs, BatchesPerEpoch: info.BatchesPerEpoch,
+		Probe: info.Probe, TestImages: test.Len(),
+		JoinURL: join, JoinText: strings.TrimPrefix(strings.TrimPrefix(join, "http://"), "https://"),
+	}
+	_, v.ProgressText = progress(info)
+	return Render(c, http.StatusOK, templates.PresentView(v))
+}
+
+// baseURL is the scheme and host other machines reach the server at: the
+// configured share address, else the one this request came to.
+func (s *Server) baseURL(c echo.Context) string {
+	if s.shareURL != "" {
+		return s.shareURL
+	}
+	return c.Scheme() + "://" + c.Request().Host
 }
 
 // sessionView builds the session page's view model from the session's Info.

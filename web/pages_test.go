@@ -263,6 +263,29 @@ func TestSessionPage(t *testing.T) {
 		}
 	})
 
+	t.Run("sharing", func(t *testing.T) {
+		join := "http://example.com" + path // httptest's requests come to example.com
+		viewer := get(t, s, path)
+		doc := parse(t, viewer.Body.String())
+		if links := byTestID(doc, "join-link"); len(links) != 1 || attr(links[0], "value") != join {
+			t.Errorf("join link: want one, %q", join)
+		}
+		if links := byTestID(doc, "present-link"); len(links) != 1 || attr(links[0], "href") != path+"/present" {
+			t.Errorf("present link: want one to %s/present", path)
+		}
+		if len(byTestID(doc, "teacher-link")) != 0 || strings.Contains(viewer.Body.String(), token) {
+			t.Fatal("a viewer's page carries the owner token")
+		}
+		rec := get(t, s, path, owner)
+		links := byTestID(parse(t, rec.Body.String()), "teacher-link")
+		if len(links) != 1 || attr(links[0], "value") != join+"?owner="+token {
+			t.Errorf("the owner's page lacks the teacher link %s?owner=…", join)
+		}
+		if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("the page with the owner token has Cache-Control %q, want no-store", cc)
+		}
+	})
+
 	t.Run("owner link", func(t *testing.T) {
 		rec := get(t, s, path+"?owner="+token)
 		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != path {
@@ -513,5 +536,51 @@ func TestLossHistory(t *testing.T) {
 	}
 	if losses[0] <= 0 || losses[0] > 5 {
 		t.Errorf("first batch loss %v, want about 2.3", losses[0])
+	}
+}
+
+func TestPresentPage(t *testing.T) {
+	s, mgr := newPagesServer(t)
+	sess, token, err := mgr.Create(sessions.Settings{Name: "present test", Preset: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "/sessions/" + sess.ID() + "/present"
+	owner := &http.Cookie{Name: "owner_" + sess.ID(), Value: token}
+
+	rec := get(t, s, path)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET %s = %d", path, rec.Code)
+	}
+	doc := parse(t, rec.Body.String())
+	for _, id := range []string{"present-loss", "present-accuracy", "present-filters", "present-activations", "present-status", "join-url"} {
+		if len(byTestID(doc, id)) != 1 {
+			t.Errorf("want one element with data-testid=%q", id)
+		}
+	}
+	if got := textOf(byTestID(doc, "join-url")[0]); got != "example.com/sessions/"+sess.ID() {
+		t.Errorf("join address = %q", got)
+	}
+	if srcs := scripts(t, doc); len(srcs) != 1 || !strings.HasSuffix(srcs[0], "/js/present.js") {
+		t.Errorf("scripts = %q, want present.js alone", srcs)
+	}
+	if strings.Contains(rec.Body.String(), "pause or resume") {
+		t.Error("a viewer is offered the owner's keys")
+	}
+	if body := get(t, s, path, owner).Body.String(); !strings.Contains(body, "pause or resume") {
+		t.Error("the owner is not told the keys")
+	}
+	if rec := get(t, s, "/sessions/nosuchsession/present"); rec.Code != http.StatusNotFound {
+		t.Errorf("GET an unknown session's present view = %d, want 404", rec.Code)
+	}
+
+	// With a share address configured (the server on 0.0.0.0), links use
+	// it rather than the address the request came to.
+	hub := stream.NewHub(stream.Options{})
+	t.Cleanup(hub.Close)
+	shared := New(Options{Sessions: mgr, Hub: hub, ShareURL: "http://10.1.2.3:8080/"})
+	doc = parse(t, get(t, shared, path).Body.String())
+	if got := attr(byTestID(doc, "join-url")[0], "href"); got != "http://10.1.2.3:8080/sessions/"+sess.ID() {
+		t.Errorf("join link with a share address = %q", got)
 	}
 }

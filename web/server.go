@@ -28,6 +28,10 @@ type Options struct {
 	// for (per WebSocket; per address over HTTP); default 20, with a burst
 	// of as many.
 	PredictRate int
+	// ShareURL is where other machines reach the server, such as
+	// "http://192.168.1.20:8080", for the join and teacher links the pages
+	// show; empty means the address each request came to.
+	ShareURL string
 }
 
 // Server serves cnnviz over HTTP.
@@ -41,6 +45,7 @@ type Server struct {
 	predictLimit *clientLimiter
 	predictRate  int
 	assets       *assets // the embedded JS, CSS and icon
+	shareURL     string  // Options.ShareURL, without a trailing slash
 }
 
 // New builds the server and its routes.
@@ -54,7 +59,8 @@ func New(opts Options) *Server {
 	if opts.PredictRate <= 0 {
 		opts.PredictRate = defaultPredictRate
 	}
-	s := &Server{sessions: opts.Sessions, hub: opts.Hub, log: opts.Log, echo: echo.New(), predictLimit: newClientLimiter(opts.PredictRate), predictRate: opts.PredictRate}
+	s := &Server{sessions: opts.Sessions, hub: opts.Hub, log: opts.Log, echo: echo.New(), predictLimit: newClientLimiter(opts.PredictRate), predictRate: opts.PredictRate,
+		shareURL: strings.TrimSuffix(opts.ShareURL, "/")}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 16384,
@@ -82,6 +88,7 @@ func (s *Server) routes() {
 	s.assets = newAssets()
 	e.GET("/", s.homePage)
 	e.GET("/sessions/:id", s.sessionPage)
+	e.GET("/sessions/:id/present", s.presentPage)
 	e.GET("/static/:version/*", s.assets.serve)
 
 	api := e.Group("/api")

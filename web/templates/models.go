@@ -98,6 +98,14 @@ type SessionPage struct {
 
 	Summary SummaryTable
 	Exports []Export
+
+	// JoinURL is the page's address as other machines reach it;
+	// PresentURL the projector view; TeacherLink, for the owner only, the
+	// page's address with the owner token, which gives the controls to
+	// whoever opens it.
+	JoinURL     string
+	PresentURL  string
+	TeacherLink string
 }
 
 // SummaryTable is the per-layer cost table, the kind the article prints for
@@ -164,4 +172,29 @@ func (v SessionPage) Allows(action string) bool {
 		return !final
 	}
 	return v.Shows(action)
+}
+
+// PresentPage is a session's projector view: the curves, the filters and
+// the probe image's maps, large, on one screen, with the address students
+// join at.
+type PresentPage struct {
+	Page
+	ID     string
+	Name   string
+	Status string
+	Reason string
+	// Owner turns on the keyboard controls (space pauses or resumes, the
+	// arrow keys change the probe image).
+	Owner           bool
+	Preset          string
+	Architecture    string
+	Epochs          int
+	BatchesPerEpoch int
+	ProgressText    string
+	Probe           int
+	TestImages      int
+	// JoinURL is the session page's address as students' machines reach
+	// it; JoinText is the same without the scheme, for reading aloud.
+	JoinURL  string
+	JoinText string
 }

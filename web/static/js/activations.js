@@ -8,12 +8,22 @@ import { GREY, paint } from './colors.js';
 import { formatInt } from './format.js';
 
 export class ActivationView {
-  /** @param {HTMLElement} root the rows' container ([data-testid=activations]) */
-  constructor(root) {
+  /**
+   * @param {HTMLElement} root the rows' container ([data-testid=activations])
+   * @param {{zoom?: number}} opts zoom draws the maps this many times larger
+   */
+  constructor(root, opts = {}) {
     this.root = root;
+    this.zoom = opts.zoom || 1;
     this.rows = new Map(); // layer name -> {el, maps: canvas[], key}
     this.layers = new Map(); // layer name -> summary row
     this.updates = 0;
+  }
+
+  /** setZoom changes the maps' size; the next show rebuilds the rows. */
+  setZoom(zoom) {
+    this.zoom = zoom;
+    this.rows.clear();
   }
 
   /** setSummary takes the session's summary (Info.summary) for the row headers. */
@@ -78,6 +88,7 @@ export class ActivationView {
         const cv = document.createElement('canvas');
         cv.width = 1;
         cv.height = 1;
+        cv.style.width = cv.style.height = `${26 * this.zoom}px`;
         cv.title = `probability of ${d}`;
         const label = document.createElement('span');
         label.textContent = String(d);
@@ -89,15 +100,18 @@ export class ActivationView {
     } else if (g.h === 1) {
       // A dense layer: one strip with a cell per unit.
       const cv = document.createElement('canvas');
-      const cell = g.w <= 16 ? 26 : g.w <= 64 ? 8 : g.w <= 256 ? 4 : 2;
+      const cell = (g.w <= 16 ? 26 : g.w <= 64 ? 8 : g.w <= 256 ? 4 : 2) * this.zoom;
       cv.style.width = `${g.w * cell}px`;
-      cv.style.height = '18px';
+      cv.style.height = `${18 * this.zoom}px`;
       cv.title = `${g.name}: ${g.w} units`;
       maps.append(cv);
       row.maps.push(cv);
     } else {
-      const target = g.c === 1 ? 84 : g.c <= 8 ? 64 : g.c <= 16 ? 52 : g.c <= 32 ? 44 : 36;
-      const scale = Math.max(1, Math.round(target / Math.max(g.h, g.w)));
+      const target = (g.c === 1 ? 84 : g.c <= 8 ? 64 : g.c <= 16 ? 52 : g.c <= 32 ? 44 : 36) * this.zoom;
+      // Whole pixels at the normal size; a zoomed view (the projector's,
+      // fitted to its screen) may use any size.
+      const side = Math.max(g.h, g.w);
+      const scale = this.zoom === 1 ? Math.max(1, Math.round(target / side)) : Math.max(0.5, target / side);
       for (let i = 0; i < g.c; i++) {
         const cv = document.createElement('canvas');
         cv.width = g.w;

@@ -40,13 +40,14 @@ export class Chart {
    * @param {HTMLElement} root an element holding a <canvas> and a .chart-tip
    * @param {object} opts yLabel, percent (values are 0..100), smoothing
    *   (the moving average's weight of a new point: 0.05 averages over
-   *   about 20 batches, as the server's exported plots do)
+   *   about 20 batches, as the server's exported plots do), scale (draws
+   *   text, lines and margins this many times larger: the projector view)
    */
   constructor(root, opts) {
     this.root = root;
     this.canvas = root.querySelector('canvas');
     this.tip = root.querySelector('.chart-tip');
-    this.opts = { yLabel: '', percent: false, smoothing: 0.05, ...opts };
+    this.opts = { yLabel: '', percent: false, smoothing: 0.05, scale: 1, ...opts };
     this.hover = -1;
     this.frame = 0;
     this.reset();
@@ -105,9 +106,10 @@ export class Chart {
   }
 
   // The data ranges and the mappings to pixels, for drawing and hovering.
+  // Sizes are in chart units: CSS pixels divided by opts.scale.
   layout() {
-    const w = this.root.clientWidth;
-    const h = this.root.clientHeight;
+    const w = this.root.clientWidth / this.opts.scale;
+    const h = this.root.clientHeight / this.opts.scale;
     const lastX = Math.max(this.xs.length ? this.xs[this.xs.length - 1] : 0, this.test.length ? this.test[this.test.length - 1].x : 0);
     const xMax = lastX > 0 ? lastX * 1.02 : 1;
     let yMin = 0;
@@ -130,7 +132,7 @@ export class Chart {
 
   draw() {
     const L = this.layout();
-    const dpr = window.devicePixelRatio || 1;
+    const dpr = (window.devicePixelRatio || 1) * this.opts.scale;
     const cw = Math.round(L.w * dpr);
     const ch = Math.round(L.h * dpr);
     if (this.canvas.width !== cw || this.canvas.height !== ch) {
@@ -247,7 +249,7 @@ export class Chart {
     if (!this.xs.length) return;
     const rect = this.canvas.getBoundingClientRect();
     const L = this.layout();
-    const px = e.clientX - rect.left;
+    const px = (e.clientX - rect.left) / this.opts.scale;
     if (px < PAD.left - 4 || px > PAD.left + L.pw + 4) {
       this.leave();
       return;
@@ -291,7 +293,8 @@ export class Chart {
     );
     this.tip.hidden = false;
     const tw = this.tip.offsetWidth;
-    const left = px + 14 + tw > L.w ? px - 14 - tw : px + 14;
+    const at = px * this.opts.scale; // the tip is placed in CSS pixels
+    const left = at + 14 + tw > L.w * this.opts.scale ? at - 14 - tw : at + 14;
     this.tip.style.left = `${Math.max(0, left)}px`;
   }
 

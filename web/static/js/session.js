@@ -505,6 +505,24 @@ new DrawPad(root.querySelector('[data-drawpad]'), {
   },
 });
 
+// ---- Sharing ----
+
+for (const b of root.querySelectorAll('[data-copy]')) {
+  b.addEventListener('click', async () => {
+    const input = $(`[data-testid=${b.dataset.copy}]`);
+    input.select();
+    try {
+      await navigator.clipboard.writeText(input.value);
+      b.textContent = 'Copied';
+    } catch {
+      // No clipboard outside a secure context (a plain-http classroom
+      // address): the text stays selected for Ctrl-C.
+      b.textContent = 'Press Ctrl-C';
+    }
+    setTimeout(() => (b.textContent = 'Copy'), 2000);
+  });
+}
+
 renderStatus();
 refreshSnapshots();
 socket.connect();
