@@ -75,25 +75,33 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		hub.Close()
 		return errors.Join(err, mgr.Close())
 	}
+	// On 0.0.0.0 the pages' join and teacher links use the first network
+	// address, not the one a request came to: the teacher's own browser
+	// asks for localhost, which no student can reach.
+	urls := shareURLs(ln.Addr())
+	shareURL := ""
+	if len(urls) > 0 {
+		shareURL = strings.TrimSuffix(urls[0], "/")
+	}
 	srv := &http.Server{
-		Handler:           web.New(web.Options{Sessions: mgr, Hub: hub, Log: log}).Handler(),
+		Handler:           web.New(web.Options{Sessions: mgr, Hub: hub, Log: log, ShareURL: shareURL}).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "cnnviz is running at http://%s/ (data in %s; Ctrl-C stops it)\n", ln.Addr(), *dataDir)
-	shareHost := ln.Addr().String()
-	if urls := shareURLs(ln.Addr()); len(urls) > 0 {
+	shareHost := "http://" + ln.Addr().String()
+	if len(urls) > 0 {
 		fmt.Fprintln(stdout, "open to the network; share with your class:")
 		for _, u := range urls {
 			fmt.Fprintf(stdout, "  %s\n", u)
 		}
-		shareHost = strings.TrimSuffix(strings.TrimPrefix(urls[0], "http://"), "/")
+		shareHost = shareURL
 	}
 	if starterLink != "" {
 		// The owner link is printed, never logged: whoever started the
 		// server controls the starter session. Keep it to yourself.
-		fmt.Fprintf(stdout, "starter session, teacher link (controls it; keep it to yourself): http://%s%s\n", shareHost, starterLink)
+		fmt.Fprintf(stdout, "starter session, teacher link (controls it; keep it to yourself): %s%s\n", shareHost, starterLink)
 	}
 
 	select {
