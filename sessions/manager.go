@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,7 +119,11 @@ func Open(opts Options) (*Manager, error) {
 				// history stay as they are; the status says why nothing
 				// trains, instead of "running" forever.
 				m.log.Error("session not resumed", "session", rec.ID, "err", err)
-				s.setStatus(StatusFailed, "could not resume: "+err.Error())
+				// Viewers see the reason: name the file, not the server's
+				// directories.
+				path := m.store.CheckpointPath(rec.ID)
+				reason := strings.ReplaceAll(err.Error(), path, filepath.Base(path))
+				s.setStatus(StatusFailed, "could not resume: "+reason)
 			}
 		}
 	}

@@ -508,6 +508,9 @@ func TestUnreadableCheckpointAtRestart(t *testing.T) {
 	if r.Status != StatusFailed || !strings.Contains(r.StatusReason, "could not resume") || !strings.Contains(r.StatusReason, "checkpoint") {
 		t.Fatalf("status %q, reason %q: want failed, naming the checkpoint", r.Status, r.StatusReason)
 	}
+	if strings.Contains(r.StatusReason, dir) {
+		t.Errorf("the reason viewers see names the server's directories: %q", r.StatusReason)
+	}
 	if len(r.Epochs) < 1 {
 		t.Error("the epoch history was lost")
 	}
