@@ -32,8 +32,9 @@ var bigDense = []engine.LayerSpec{
 }
 
 // fileSizeLimit is RLIMIT_FSIZE while a checkpoint is to fail: any write
-// past it fails with EFBIG ("file too large"), as on a full disk (Go
-// ignores the SIGXFSZ that comes with it).
+// past it fails with EFBIG ("file too large"), as a full disk fails one
+// with ENOSPC. The kernel also sends SIGXFSZ, which would kill a C program;
+// Go's signal handler drops it unless os/signal asks for it.
 const fileSizeLimit = 1 << 20
 
 // limitFileSize lowers the process's RLIMIT_FSIZE to n bytes and returns
