@@ -192,6 +192,12 @@ func (r *runner) handle(c command) (exit bool) {
 // batches, evaluation and a checkpoint at the epoch's end. It reports
 // whether training is over.
 func (r *runner) trainOne() (over bool) {
+	if r.trainer.Done() {
+		// A server killed after the last checkpoint but before the
+		// status change was stored resumes here with nothing to train.
+		r.finish()
+		return true
+	}
 	start := time.Now()
 	res := r.trainer.Step()
 	now := time.Now()
@@ -229,15 +235,21 @@ func (r *runner) trainOne() (over bool) {
 		r.publishImages(now, false)
 	}
 	if r.trainer.Done() {
-		r.checkpointIfNeeded()
-		reason := fmt.Sprintf("trained %d epochs", r.trainer.Epochs)
-		if r.trainer.Epochs == 1 {
-			reason = "trained 1 epoch"
-		}
-		r.s.setStatus(StatusFinished, reason)
+		r.finish()
 		return true
 	}
 	return false
+}
+
+// finish checkpoints a model that has trained every epoch, unless that is
+// done, and says the session is finished.
+func (r *runner) finish() {
+	r.checkpointIfNeeded()
+	reason := fmt.Sprintf("trained %d epochs", r.trainer.Epochs)
+	if r.trainer.Epochs == 1 {
+		reason = "trained 1 epoch"
+	}
+	r.s.setStatus(StatusFinished, reason)
 }
 
 // flushMetrics publishes the batches trained since the last flush as one
