@@ -86,7 +86,7 @@ func TestKillDuringCheckpointWrite(t *testing.T) {
 		}
 		poll(t, "a first checkpoint", func() bool { _, err := os.Stat(ckpt); return err == nil })
 		_, seen = p.history(t, big.ID)
-		name := killOnTempFile(t, p, ckptDir, tmpPrefix)
+		name := killOnTempFile(t, p, ckptDir, tmpPrefix, big.ID)
 		if fi, err := os.Stat(filepath.Join(ckptDir, name)); err == nil {
 			tmp = name
 			t.Logf("attempt %d: killed with %s at %d bytes", attempts, name, fi.Size())
@@ -186,11 +186,17 @@ func TestKillDuringCheckpointWrite(t *testing.T) {
 // killOnTempFile watches dir in a tight loop and SIGKILLs p the moment a
 // file whose name starts with prefix holds some data (a partial
 // checkpoint, not just a created file); it returns that name once the
-// process is dead.
-func killOnTempFile(t *testing.T, p *vizProcess, dir, prefix string) string {
+// process is dead. It gives up if session id finishes first.
+func killOnTempFile(t *testing.T, p *vizProcess, dir, prefix, id string) string {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
-	for {
+	for checked := time.Now(); ; {
+		if time.Since(checked) > 100*time.Millisecond { // now and then, not to slow the loop
+			if p.info(t, id).Status == sessions.StatusFinished {
+				t.Fatal("training finished before a checkpoint write was caught")
+			}
+			checked = time.Now()
+		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			t.Fatal(err)
