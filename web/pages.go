@@ -256,7 +256,7 @@ func (s *Server) presentPage(c echo.Context) error {
 		Owner:  sess.IsOwner(ownerToken(c, info.ID)),
 		Preset: info.Config.Preset, Architecture: architecture(info.Summary),
 		Epochs: info.Config.Epochs, BatchesPerEpoch: info.BatchesPerEpoch,
-		Probe: info.Probe, TestImages: test.Len(),
+		Probe: info.Probe, TestImages: test.Len(), Warning: info.Warning,
 		JoinURL: join, JoinText: strings.TrimPrefix(strings.TrimPrefix(join, "http://"), "https://"),
 	}
 	_, v.ProgressText = progress(info)
@@ -277,7 +277,7 @@ func sessionView(p templates.Page, info sessions.Info, owner bool, notice string
 	cfg := info.Config
 	v := templates.SessionPage{
 		Page: p, ID: info.ID, Name: info.Name, Status: string(info.Status), Reason: info.StatusReason,
-		Owner: owner, Notice: notice,
+		Owner: owner, Notice: notice, Warning: info.Warning,
 		Preset: cfg.Preset, Optimizer: optimizerText(cfg.Optimizer), BatchSize: cfg.BatchSize,
 		Epochs: cfg.Epochs, Seed: cfg.Seed, Dropout: cfg.Dropout,
 		Step: info.Step, Epoch: info.Epoch, Batch: info.Batch, BatchesPerEpoch: info.BatchesPerEpoch,

@@ -78,6 +78,9 @@ type SessionPage struct {
 	Owner bool
 	// Notice is a short message for the viewer, such as a wrong owner link.
 	Notice string
+	// Warning is a problem training goes on despite, such as a checkpoint
+	// that could not be written; session.js keeps it up to date.
+	Warning string
 
 	Preset       string
 	Optimizer    string // "adam, learning rate 0.002"
@@ -193,6 +196,7 @@ type PresentPage struct {
 	ProgressText    string
 	Probe           int
 	TestImages      int
+	Warning         string // as on the session page
 	// JoinURL is the session page's address as students' machines reach
 	// it; JoinText is the same without the scheme, for reading aloud.
 	JoinURL  string

@@ -224,6 +224,17 @@ func TestSessionView(t *testing.T) {
 		}
 	})
 
+	t.Run("warning", func(t *testing.T) {
+		if w := one(t, render(t, SessionView(base)), "warning"); !has(w, "hidden") {
+			t.Error("an empty warning is shown")
+		}
+		v := base
+		v.Warning = "checkpoint at batch 8 of epoch 1 failed: write: file too large"
+		if w := one(t, render(t, SessionView(v)), "warning"); has(w, "hidden") || text(w) != v.Warning {
+			t.Errorf("warning %q: hidden %v, text %q", v.Warning, has(w, "hidden"), text(w))
+		}
+	})
+
 	// The owner's controls follow the status: which of start, pause and
 	// resume shows, and whether step and stop apply.
 	tests := []struct {
@@ -237,6 +248,8 @@ func TestSessionView(t *testing.T) {
 		{"paused", []string{"resume", "step", "stop"}, []string{"resume", "step", "stop"}},
 		{"finished", []string{"step", "stop"}, nil},
 		{"stopped", []string{"step", "stop"}, nil},
+		{"diverged", []string{"step", "stop"}, nil},
+		{"failed", []string{"step", "stop"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run("owner "+tt.status, func(t *testing.T) {

@@ -73,6 +73,7 @@ function message(msg) {
         epochs: d.config.epochs,
       });
       acts.setSummary(d.summary);
+      showWarning(d.warning || '');
       for (const r of d.epochs || []) addResult(r);
       setProbe(d.probe);
       render();
@@ -95,6 +96,9 @@ function message(msg) {
     case 'epoch':
       addResult(d);
       render();
+      break;
+    case 'notice':
+      showWarning(d.level === 'warning' ? d.message : '');
       break;
     case 'rewind':
       // Rare (a restart lost batches after the last checkpoint): the
@@ -132,6 +136,12 @@ function render() {
   const acc = accChart.latest();
   $('[data-latest=loss]').textContent = loss === null ? '' : `train ${formatValue(loss)}`;
   $('[data-latest=accuracy]').textContent = acc === null ? '' : `train ${acc.toFixed(1)}%`;
+}
+
+function showWarning(text) {
+  const el = $('[data-warning]');
+  el.textContent = text;
+  el.hidden = !text;
 }
 
 function setProbe(index) {

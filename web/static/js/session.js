@@ -85,6 +85,11 @@ function message(msg) {
       showMistakes(d.mistakes, d.epoch);
       refreshSnapshots();
       break;
+    case 'notice':
+      // A problem training goes on despite (a checkpoint that failed):
+      // shown until a notice says it is over.
+      showWarning(d.level === 'warning' ? d.message : '');
+      break;
     case 'rewind':
       state.points = state.points.filter((p) => p.step <= d.step);
       state.results = state.results.filter((r) => r.step <= d.step);
@@ -125,7 +130,14 @@ function applyState(info) {
   const checkpoint = root.querySelector('[data-checkpoint]');
   if (checkpoint) checkpoint.hidden = !info.checkpoint;
   setProbe(info.probe);
+  showWarning(info.warning || '');
   renderStatus();
+}
+
+function showWarning(text) {
+  const el = $('[data-warning]');
+  el.textContent = text;
+  el.hidden = !text;
 }
 
 function frame(f) {

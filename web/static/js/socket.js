@@ -7,7 +7,7 @@ import { parseFrame } from './frames.js';
 
 // Durable messages are numbered and replayed after ?since=; the others
 // (state, prediction, error) are latest-wins or private.
-const DURABLE = new Set(['status', 'metrics', 'epoch', 'rewind']);
+const DURABLE = new Set(['status', 'metrics', 'epoch', 'rewind', 'notice']);
 
 // A prediction with no answer after this long is given up.
 const PREDICT_TIMEOUT_MS = 10000;
