@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -335,12 +336,27 @@ type RewindEvent struct {
 	Reason string `json:"reason"`
 }
 
+// predictSlots bounds the predictor models in use at once, in the whole
+// process, to the number of cores. A prediction is CPU-bound, so more at
+// once would answer no sooner, but each one in flight holds a model of its
+// own (about 10 MB for keras-mnist) that then stays in the session's pool:
+// without the bound the pools grew with the number of drawing clients
+// (nine models for twenty clients in the classroom load test on a busy
+// machine). Waiting callers queue here, each with its drawing only.
+var predictSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
 // predictor returns a model with the latest published weights, for the
-// exclusive use of one caller until it calls release.
-func (s *Session) predictor() (*engine.Model, func(), error) {
+// exclusive use of one caller until it calls release. It waits while
+// predictSlots are all taken.
+func (s *Session) predictor() (model *engine.Model, release func(), err error) {
+	predictSlots <- struct{}{}
+	defer func() {
+		if err != nil {
+			<-predictSlots
+		}
+	}()
 	ws := s.weights.Load()
 	if ws == nil {
-		var err error
 		if ws, err = s.initialWeights(); err != nil {
 			return nil, nil, err
 		}
@@ -359,7 +375,10 @@ func (s *Session) predictor() (*engine.Model, func(), error) {
 		}
 		p.version, p.set = ws.version, ws
 	}
-	return p.model, func() { s.predictors.Put(p) }, nil
+	return p.model, func() {
+		s.predictors.Put(p)
+		<-predictSlots
+	}, nil
 }
 
 type predictor struct {
