@@ -94,10 +94,11 @@ func (e *apiEnv) shutdown() {
 	})
 }
 
-// do sends a request and decodes a JSON answer into out (if not nil).
-func (e *apiEnv) do(t *testing.T, method, path, token, body string, out any) *http.Response {
+// apiRequest builds an API request as a script would: a JSON body, if
+// any, and the owner token, if any, as a bearer token.
+func apiRequest(t testing.TB, method, url, token, body string) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,13 @@ func (e *apiEnv) do(t *testing.T, method, path, token, body string, out any) *ht
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return req
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil).
+func (e *apiEnv) do(t *testing.T, method, path, token, body string, out any) *http.Response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(apiRequest(t, method, e.srv.URL+path, token, body))
 	if err != nil {
 		t.Fatal(err)
 	}

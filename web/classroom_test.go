@@ -165,17 +165,7 @@ func startLoadEnv(t *testing.T, dataDir string) *loadEnv {
 // JSON answer into out, failing the test on any status but want.
 func (e *loadEnv) call(t *testing.T, method, path, token, body string, want int, out any) {
 	t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := e.api.Do(req)
+	resp, err := e.api.Do(apiRequest(t, method, e.srv.URL+path, token, body))
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

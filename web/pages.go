@@ -197,20 +197,28 @@ func presetOptions() []templates.PresetOption {
 	return out
 }
 
+// sessionHTML serves a page about the session named in the path, or the
+// not-found page.
+func (s *Server) sessionHTML(page func(echo.Context, *sessions.Session) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		sess, err := s.sessions.Get(c.Param("id"))
+		if errors.Is(err, sessions.ErrNotFound) {
+			return Render(c, http.StatusNotFound, templates.NotFoundPage(templates.NotFound{
+				Page: s.page("Not found"), What: fmt.Sprintf("session %q", c.Param("id")),
+			}))
+		}
+		if err != nil {
+			return err
+		}
+		return page(c, sess)
+	}
+}
+
 // sessionPage answers GET /sessions/:id. With ?owner=<token> it is the
 // owner link the server prints: a right token sets the owner cookie and
 // redirects to the clean URL (so the token leaves the address bar and the
 // history); a wrong one shows the page to a viewer, with a notice.
-func (s *Server) sessionPage(c echo.Context) error {
-	sess, err := s.sessions.Get(c.Param("id"))
-	if errors.Is(err, sessions.ErrNotFound) {
-		return Render(c, http.StatusNotFound, templates.NotFoundPage(templates.NotFound{
-			Page: s.page("Not found"), What: fmt.Sprintf("session %q", c.Param("id")),
-		}))
-	}
-	if err != nil {
-		return err
-	}
+func (s *Server) sessionPage(c echo.Context, sess *sessions.Session) error {
 	var notice string
 	if token := c.QueryParam("owner"); token != "" {
 		if sess.IsOwner(token) {
@@ -237,16 +245,7 @@ func (s *Server) sessionPage(c echo.Context) error {
 }
 
 // presentPage answers GET /sessions/:id/present: the projector view.
-func (s *Server) presentPage(c echo.Context) error {
-	sess, err := s.sessions.Get(c.Param("id"))
-	if errors.Is(err, sessions.ErrNotFound) {
-		return Render(c, http.StatusNotFound, templates.NotFoundPage(templates.NotFound{
-			Page: s.page("Not found"), What: fmt.Sprintf("session %q", c.Param("id")),
-		}))
-	}
-	if err != nil {
-		return err
-	}
+func (s *Server) presentPage(c echo.Context, sess *sessions.Session) error {
 	info := sess.Info()
 	_, test := s.sessions.Data()
 	join := s.baseURL(c) + "/sessions/" + info.ID

@@ -87,8 +87,8 @@ func (s *Server) routes() {
 	// Pages and the static files they load.
 	s.assets = newAssets()
 	e.GET("/", s.homePage)
-	e.GET("/sessions/:id", s.sessionPage)
-	e.GET("/sessions/:id/present", s.presentPage)
+	e.GET("/sessions/:id", s.sessionHTML(s.sessionPage))
+	e.GET("/sessions/:id/present", s.sessionHTML(s.presentPage))
 	e.GET("/static/:version/*", s.assets.serve)
 
 	api := e.Group("/api")

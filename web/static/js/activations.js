@@ -169,3 +169,13 @@ export class ActivationView {
     for (let i = 0; i < g.c; i++) paint(row.maps[i], g.pixels, i * n, g.w, g.h, GREY);
   }
 }
+
+/** showProbe points a probe image and its caption's number at test image index. */
+export function showProbe(img, label, index) {
+  const src = `/api/mnist/test/${index}.png`;
+  if (img.getAttribute('src') !== src) {
+    img.src = src;
+    img.alt = `test image ${index}`;
+  }
+  label.textContent = String(index);
+}

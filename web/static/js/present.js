@@ -4,7 +4,7 @@
 // owner picks; the owner steers from the keyboard, so the teacher never
 // has to reach for a small button in front of the class.
 
-import { ActivationView } from './activations.js';
+import { ActivationView, showProbe } from './activations.js';
 import { postJSON } from './api.js';
 import { Chart } from './chart.js';
 import { FilterGrid } from './filters.js';
@@ -147,13 +147,7 @@ function showWarning(text) {
 function setProbe(index) {
   if (index === undefined || index === null) return;
   state.probe = index;
-  const img = $('[data-probe-img]');
-  const src = `/api/mnist/test/${index}.png`;
-  if (img.getAttribute('src') !== src) {
-    img.src = src;
-    img.alt = `test image ${index}`;
-  }
-  $('[data-probe-index]').textContent = String(index);
+  showProbe($('[data-probe-img]'), $('[data-probe-index]'), index);
 }
 
 // ---- Fitting the screen ----

@@ -3,7 +3,7 @@
 // first, then the latest state and images, then live updates; nothing
 // reloads the page.
 
-import { ActivationView } from './activations.js';
+import { ActivationView, showProbe } from './activations.js';
 import { getJSON, postJSON } from './api.js';
 import { Chart } from './chart.js';
 import { DrawPad } from './drawpad.js';
@@ -322,13 +322,7 @@ function setProbe(index) {
   // changes, so that a number being typed is not overwritten.
   const changed = index !== state.probe;
   state.probe = index;
-  const img = $('[data-probe-img]');
-  const src = `/api/mnist/test/${index}.png`;
-  if (img.getAttribute('src') !== src) {
-    img.src = src;
-    img.alt = `test image ${index}`;
-  }
-  $('[data-probe-index]').textContent = String(index);
+  showProbe($('[data-probe-img]'), $('[data-probe-index]'), index);
   const input = $('[data-probe-input]');
   if (input && changed && document.activeElement !== input) input.value = String(index);
 }
