@@ -552,6 +552,13 @@ func TestBrowser(t *testing.T) {
 		tb.do(chromedp.KeyEvent(" "))
 		poll[bool](tb, `document.querySelector('[data-testid=present-status]').textContent === 'running'`, patience)
 		tb.screenshot("present.png")
+
+		// Q shows the address as a QR code over everything, and hides it.
+		tb.do(chromedp.KeyEvent("q"))
+		poll[bool](tb, `(q => !q.hidden && q.querySelector('img').complete && q.querySelector('img').naturalWidth > 0)(document.querySelector('[data-testid=present-qr]'))`, patience)
+		tb.screenshot("present-qr.png")
+		tb.do(chromedp.KeyEvent("q"))
+		poll[bool](tb, `document.querySelector('[data-testid=present-qr]').hidden`, patience)
 	})
 
 	waitTrained(t, trained)

@@ -89,6 +89,7 @@ func (s *Server) routes() {
 	e.GET("/", s.homePage)
 	e.GET("/sessions/:id", s.sessionHTML(s.sessionPage))
 	e.GET("/sessions/:id/present", s.sessionHTML(s.presentPage))
+	e.GET("/sessions/:id/join.svg", s.joinQR)
 	e.GET("/static/:version/*", s.assets.serve)
 
 	api := e.Group("/api")

@@ -266,56 +266,108 @@ func PresentView(v PresentPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "</a></div></header><section class=\"present-panel\" aria-labelledby=\"p-loss\"><h2 id=\"p-loss\">Loss <span class=\"present-latest\" data-latest=\"loss\"></span></h2><div class=\"chart\" data-chart=\"loss\" data-testid=\"present-loss\"><canvas role=\"img\" aria-label=\"Training and test loss against epochs\"></canvas><div class=\"chart-tip\" hidden></div></div></section><section class=\"present-panel\" aria-labelledby=\"p-acc\"><h2 id=\"p-acc\">Accuracy <span class=\"present-latest\" data-latest=\"accuracy\"></span></h2><div class=\"chart\" data-chart=\"accuracy\" data-testid=\"present-accuracy\"><canvas role=\"img\" aria-label=\"Training and test accuracy against epochs\"></canvas><div class=\"chart-tip\" hidden></div></div></section><section class=\"present-panel\" aria-labelledby=\"p-filters\"><h2 id=\"p-filters\">First-layer filters <span class=\"present-latest\" data-filters-info></span></h2><div class=\"filters\" data-testid=\"present-filters\" data-step=\"\" data-updates=\"0\"></div><div class=\"scale-legend\" aria-label=\"Colour scale of the filter weights\"><span class=\"scale-bar diverging\" aria-hidden=\"true\"></span> <span class=\"scale-labels\"><span data-scale-lo>negative</span> <span>0</span> <span data-scale-hi>positive</span></span></div></section><section class=\"present-panel present-acts\" aria-labelledby=\"p-acts\"><div class=\"present-probe\"><img class=\"probe-img\" data-probe-img src=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "</a></div><button type=\"button\" class=\"present-qr\" data-qr-toggle title=\"Show the address as a large QR code (Q)\"><img src=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var18 string
-			templ_7745c5c3_Var18, templ_7745c5c3_Err = templruntime.NewAttributeExpression("/api/mnist/test/" + strconv.Itoa(v.Probe) + ".png").ResolveURL(ctx)
+			templ_7745c5c3_Var18, templ_7745c5c3_Err = templruntime.NewAttributeExpression("/sessions/" + v.ID + "/join.svg").ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `present.templ`, Line: 81, Col: 63}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `present.templ`, Line: 50, Col: 49}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var18)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "\" width=\"140\" height=\"140\" alt=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "\" alt=\"The address as a QR code\" width=\"64\" height=\"64\"></button></header><section class=\"present-panel\" aria-labelledby=\"p-loss\"><h2 id=\"p-loss\">Loss <span class=\"present-latest\" data-latest=\"loss\"></span></h2><div class=\"chart\" data-chart=\"loss\" data-testid=\"present-loss\"><canvas role=\"img\" aria-label=\"Training and test loss against epochs\"></canvas><div class=\"chart-tip\" hidden></div></div></section><section class=\"present-panel\" aria-labelledby=\"p-acc\"><h2 id=\"p-acc\">Accuracy <span class=\"present-latest\" data-latest=\"accuracy\"></span></h2><div class=\"chart\" data-chart=\"accuracy\" data-testid=\"present-accuracy\"><canvas role=\"img\" aria-label=\"Training and test accuracy against epochs\"></canvas><div class=\"chart-tip\" hidden></div></div></section><section class=\"present-panel\" aria-labelledby=\"p-filters\"><h2 id=\"p-filters\">First-layer filters <span class=\"present-latest\" data-filters-info></span></h2><div class=\"filters\" data-testid=\"present-filters\" data-step=\"\" data-updates=\"0\"></div><div class=\"scale-legend\" aria-label=\"Colour scale of the filter weights\"><span class=\"scale-bar diverging\" aria-hidden=\"true\"></span> <span class=\"scale-labels\"><span data-scale-lo>negative</span> <span>0</span> <span data-scale-hi>positive</span></span></div></section><section class=\"present-panel present-acts\" aria-labelledby=\"p-acts\"><div class=\"present-probe\"><img class=\"probe-img\" data-probe-img src=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var19 string
-			templ_7745c5c3_Var19, templ_7745c5c3_Err = templruntime.NewAttributeExpression("test image " + strconv.Itoa(v.Probe)).Resolve(ctx)
+			templ_7745c5c3_Var19, templ_7745c5c3_Err = templruntime.NewAttributeExpression("/api/mnist/test/" + strconv.Itoa(v.Probe) + ".png").ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `present.templ`, Line: 84, Col: 49}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `present.templ`, Line: 84, Col: 63}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var19)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "\"><h2 id=\"p-acts\">Test image <span data-probe-index>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "\" width=\"140\" height=\"140\" alt=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var20 string
-			templ_7745c5c3_Var20, templ_7745c5c3_Err = templ.JoinStringErrs(v.Probe)
+			templ_7745c5c3_Var20, templ_7745c5c3_Err = templruntime.NewAttributeExpression("test image " + strconv.Itoa(v.Probe)).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `present.templ`, Line: 86, Col: 64}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `present.templ`, Line: 87, Col: 49}
 			}
-			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var20))
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var20)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "</span></h2><p class=\"present-hint\">what every layer makes of it</p></div><div class=\"activations\" data-testid=\"present-activations\"></div></section><footer class=\"present-keys\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "\"><h2 id=\"p-acts\">Test image <span data-probe-index>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var21 string
+			templ_7745c5c3_Var21, templ_7745c5c3_Err = templ.JoinStringErrs(v.Probe)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `present.templ`, Line: 89, Col: 64}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var21))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "</span></h2><p class=\"present-hint\">what every layer makes of it</p></div><div class=\"activations\" data-testid=\"present-activations\"></div></section><div class=\"present-qr-big\" data-qr-big data-testid=\"present-qr\" hidden><img src=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var22 string
+			templ_7745c5c3_Var22, templ_7745c5c3_Err = templruntime.NewAttributeExpression("/sessions/" + v.ID + "/join.svg").ResolveURL(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `present.templ`, Line: 95, Col: 48}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var22)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "\" alt=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var23 string
+			templ_7745c5c3_Var23, templ_7745c5c3_Err = templruntime.NewAttributeExpression("A QR code of " + v.JoinText).Resolve(ctx)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `present.templ`, Line: 95, Col: 85}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var23)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 26, "\"><p>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var24 string
+			templ_7745c5c3_Var24, templ_7745c5c3_Err = templ.JoinStringErrs(v.JoinText)
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `present.templ`, Line: 96, Col: 19}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var24))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "</p><p class=\"present-hint\">point a phone's camera at the code; press Q to close</p></div><footer class=\"present-keys\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			if v.Owner {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "<span><kbd>Space</kbd> pause or resume</span> <span><kbd>←</kbd> <kbd>→</kbd> another test image</span> <span><kbd>R</kbd> a random one</span> ")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 28, "<span><kbd>Space</kbd> pause or resume</span> <span><kbd>←</kbd> <kbd>→</kbd> another test image</span> <span><kbd>R</kbd> a random one</span> ")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "<span><kbd>F</kbd> full screen</span> <span class=\"conn\" data-conn data-state=\"connecting\">connecting…</span></footer></main>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<span><kbd>Q</kbd> the address as a QR code</span> <span><kbd>F</kbd> full screen</span> <span class=\"conn\" data-conn data-state=\"connecting\">connecting…</span></footer></main>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

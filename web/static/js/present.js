@@ -227,6 +227,15 @@ new ResizeObserver(() => {
   fitActs();
 }).observe(root);
 
+// ---- The address as a QR code, large enough to scan from the back ----
+
+const qrBig = $('[data-qr-big]');
+function toggleQR() {
+  qrBig.hidden = !qrBig.hidden;
+}
+$('[data-qr-toggle]').addEventListener('click', toggleQR);
+qrBig.addEventListener('click', toggleQR);
+
 // ---- The teacher's keyboard ----
 
 async function post(path, body) {
@@ -243,6 +252,10 @@ function pickProbe(index) {
 
 document.addEventListener('keydown', (e) => {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.key === 'q' || e.key === 'Q' || (e.key === 'Escape' && !qrBig.hidden)) {
+    toggleQR();
+    return;
+  }
   if (e.key === 'f' || e.key === 'F') {
     if (document.fullscreenElement) document.exitFullscreen();
     else document.documentElement.requestFullscreen().catch(() => {});
