@@ -161,7 +161,7 @@ func SessionView(v SessionPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<section class=\"card span-5\" aria-labelledby=\"draw-title\"><header class=\"card-head\"><h2 id=\"draw-title\">Draw a digit</h2><span class=\"muted small\">answered by this session's latest weights</span></header>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<section class=\"card span-5 draw-card\" aria-labelledby=\"draw-title\"><header class=\"card-head\"><h2 id=\"draw-title\">Draw a digit</h2><span class=\"muted small\">answered by this session's latest weights</span></header>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
