@@ -661,6 +661,29 @@ func TestBrowser(t *testing.T) {
 		tb.screenshot("session-tablet.png")
 	})
 
+	t.Run("phone", func(t *testing.T) {
+		// A student who scanned the join code: the page fits a phone, and
+		// the drawing pad comes before the curves.
+		tb := b.tab(t, chromedp.WithNewBrowserContext())
+		tb.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateTouch, chromedp.EmulateScale(3)))
+		tb.open("/sessions/" + created)
+		if over := eval[int](tb, `document.documentElement.scrollWidth - window.innerWidth`); over > 0 {
+			t.Errorf("the session page is %d px wider than a 390 px phone screen", over)
+		}
+		top := func(id string) float64 {
+			return eval[float64](tb, `document.querySelector('[data-testid=`+id+`]').getBoundingClientRect().top`)
+		}
+		if draw, loss := top("draw-canvas"), top("loss-chart"); draw > loss {
+			t.Errorf("on a phone the drawing pad (at %.0f px) comes after the loss curve (at %.0f px)", draw, loss)
+		}
+		poll[bool](tb, `document.querySelector('[data-conn]').dataset.state === 'live'`, patience)
+		tb.do(chromedp.ScrollIntoView(testid("draw-canvas")))
+		type point struct{ X, Y float64 }
+		c := eval[point](tb, `(() => { const r = document.querySelector('[data-testid=draw-canvas]').getBoundingClientRect(); return {X: r.x + r.width / 2, Y: r.y + r.height / 2}; })()`)
+		tb.do(chromedp.TapXY(c.X, c.Y))
+		tb.answer(0)
+	})
+
 	t.Run("latency", func(t *testing.T) {
 		// The draw-to-prediction round trip, measured in the page from the
 		// moment a drawing is sent to its answer, while the session the UI
