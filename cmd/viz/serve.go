@@ -89,7 +89,7 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "cnnviz is running at http://%s/ (data in %s; Ctrl-C stops it)\n", ln.Addr(), *dataDir)
+	fmt.Fprintf(stdout, "cnnviz is running at http://%s/ (data in %s; Ctrl-C stops it)\n", localAddr(ln.Addr()), *dataDir)
 	shareHost := "http://" + ln.Addr().String()
 	if len(urls) > 0 {
 		fmt.Fprintln(stdout, "open to the network; share with your class:")
@@ -119,6 +119,16 @@ func serveCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	httpErr := srv.Shutdown(shutdownCtx)
 	hub.Close()
 	return errors.Join(httpErr, mgr.Close())
+}
+
+// localAddr is the address to open on this machine: the listener's, or
+// localhost for one on every interface, which the listener names "[::]" or
+// "0.0.0.0", addresses no browser should be sent to.
+func localAddr(addr net.Addr) string {
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
+	}
+	return addr.String()
 }
 
 // shareURLs lists the addresses other machines can reach the server at,
