@@ -584,3 +584,39 @@ func TestPresentPage(t *testing.T) {
 		t.Errorf("join link with a share address = %q", got)
 	}
 }
+
+func TestAddressesPeopleType(t *testing.T) {
+	s, mgr := newPagesServer(t)
+	sess, _, err := mgr.Create(sessions.Settings{Preset: "tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	browse := func(target string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, target, nil)
+		req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	// A trailing slash leads to the page without it.
+	for _, path := range []string{"/sessions/" + sess.ID(), "/sessions/" + sess.ID() + "/present"} {
+		rec := browse(path + "/")
+		if rec.Code != http.StatusMovedPermanently || rec.Header().Get("Location") != path {
+			t.Errorf("GET %s/ = %d to %q, want 301 to %s", path, rec.Code, rec.Header().Get("Location"), path)
+		}
+	}
+	// An address that is no page gets the not-found page in a browser,
+	// JSON elsewhere.
+	rec := browse("/no/such/page")
+	if rec.Code != http.StatusNotFound || len(byTestID(parse(t, rec.Body.String()), "not-found")) != 1 {
+		t.Errorf("a browser asking for a missing page gets %d %.60q, want the not-found page", rec.Code, rec.Body.String())
+	}
+	for _, target := range []string{"/no/such/page", "/api/no/such/thing"} {
+		if rec := get(t, s, target); rec.Code != http.StatusNotFound || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+			t.Errorf("GET %s without Accept: text/html = %d %q, want a JSON 404", target, rec.Code, rec.Header().Get("Content-Type"))
+		}
+	}
+	if rec := browse("/api/no/such/thing"); !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		t.Errorf("the API answers a browser's miss with %q, want JSON", rec.Header().Get("Content-Type"))
+	}
+}

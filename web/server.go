@@ -4,6 +4,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 
 	"cnnviz/sessions"
 	"cnnviz/stream"
+	"cnnviz/web/templates"
 )
 
 // Options configures the server.
@@ -69,11 +71,21 @@ func New(opts Options) *Server {
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	// "/sessions/abc/" is "/sessions/abc": one address per page.
+	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{RedirectCode: http.StatusMovedPermanently}))
 	e.Use(middleware.Recover())
 	e.Use(securityHeaders, rejectCrossSite)
 	e.Use(middleware.BodyLimit(opts.MaxBody))
 	s.routes()
 	return s
+}
+
+// wantsPage reports whether a request is a browser asking for a page: a
+// GET for HTML outside the API, the stream and the static files.
+func wantsPage(r *http.Request) bool {
+	p := r.URL.Path
+	return r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") &&
+		!strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/ws/") && !strings.HasPrefix(p, "/static/")
 }
 
 // Handler returns the server as an http.Handler.
@@ -159,7 +171,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 		msg = strings.TrimSpace(msg)
 	}
 	var werr error
-	if c.Request().Method == http.MethodHead {
+	if code == http.StatusNotFound && wantsPage(c.Request()) {
+		// A mistyped address in a browser gets a page with a way back,
+		// not JSON.
+		werr = Render(c, code, templates.NotFoundPage(templates.NotFound{
+			Page: s.page("Not found"), What: fmt.Sprintf("page %q", c.Request().URL.Path),
+		}))
+	} else if c.Request().Method == http.MethodHead {
 		werr = c.NoContent(code)
 	} else {
 		body := map[string]string{"error": msg}

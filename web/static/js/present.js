@@ -74,6 +74,7 @@ function message(msg) {
       });
       acts.setSummary(d.summary);
       showWarning(d.warning || '');
+      noFilters(d.summary);
       for (const r of d.epochs || []) addResult(r);
       setProbe(d.probe);
       render();
@@ -136,6 +137,15 @@ function render() {
   const acc = accChart.latest();
   $('[data-latest=loss]').textContent = loss === null ? '' : `train ${formatValue(loss)}`;
   $('[data-latest=accuracy]').textContent = acc === null ? '' : `train ${acc.toFixed(1)}%`;
+}
+
+// A model that starts with a dense layer has no filters to show: say so
+// rather than leave the panel blank.
+function noFilters(summary) {
+  const first = summary && summary.layers && summary.layers[0];
+  if (first && first.type !== 'conv2d' && !filters.canvases.length) {
+    filters.message(`This model starts with a ${first.type} layer, not a convolution: it has no filters to show.`);
+  }
 }
 
 function showWarning(text) {
