@@ -4,95 +4,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"cnnviz/engine/mnist"
 	"cnnviz/sessions"
 	"cnnviz/stream"
 )
-
-// apiEnv is a real server (sessions on the MNIST subset, a hub, the echo
-// handler) behind httptest, for the API and stream tests.
-type apiEnv struct {
-	srv  *httptest.Server
-	mgr  *sessions.Manager
-	hub  *stream.Hub
-	once sync.Once
-}
-
-func startAPIEnv(t *testing.T) *apiEnv { return startAPIEnvWith(t, envOptions{}) }
-
-// envOptions adjusts the server startAPIEnvWith starts.
-type envOptions struct {
-	hub stream.Options // the hub's slow-client policy, say
-	// sendBuffer, if above 0, fixes the socket send buffer of every
-	// connection the server accepts, in bytes, instead of letting the
-	// kernel grow it to megabytes: what a test of a stuck client must fill.
-	sendBuffer int
-}
-
-// startAPIEnvWith is startAPIEnv with options.
-func startAPIEnvWith(t *testing.T, o envOptions) *apiEnv {
-	t.Helper()
-	train, test, err := mnist.Load(filepath.Join("..", "testdata", "mnist"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	hub := stream.NewHub(o.hub)
-	mgr, err := sessions.Open(sessions.Options{Dir: t.TempDir(), Hub: hub, Train: train, Test: test, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(New(Options{Sessions: mgr, Hub: hub, Log: log}).Handler())
-	if o.sendBuffer > 0 {
-		srv.Listener = sendBufferListener{srv.Listener, o.sendBuffer}
-	}
-	srv.Start()
-	e := &apiEnv{srv: srv, mgr: mgr, hub: hub}
-	t.Cleanup(e.shutdown)
-	return e
-}
-
-// sendBufferListener sets the send buffer of each connection it accepts.
-type sendBufferListener struct {
-	net.Listener
-	size int
-}
-
-func (l sendBufferListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	if err := c.(*net.TCPConn).SetWriteBuffer(l.size); err != nil {
-		c.Close()
-		return nil, err
-	}
-	return c, nil
-}
-
-// shutdown stops the server as viz serve does: no more requests, then the
-// viewers' sockets, then training (checkpoints) and the store. Only the
-// first call does anything.
-func (e *apiEnv) shutdown() {
-	e.once.Do(func() {
-		e.srv.Close()
-		e.hub.Close()
-		e.mgr.Close()
-	})
-}
 
 // apiRequest builds an API request as a script would: a JSON body, if
 // any, and the owner token, if any, as a bearer token.

@@ -4,9 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -33,20 +31,9 @@ func benchEnv(b *testing.B) (*httptest.Server, *sessions.Manager) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	hub := stream.NewHub(stream.Options{})
-	mgr, err := sessions.Open(sessions.Options{Dir: b.TempDir(), Hub: hub, Train: train, Test: test, Log: log})
-	if err != nil {
-		b.Fatal(err)
-	}
 	// No prediction limit here: the round-trip benchmark sends back to back.
-	srv := httptest.NewServer(New(Options{Sessions: mgr, Hub: hub, Log: log, PredictRate: 1 << 20}).Handler())
-	b.Cleanup(func() {
-		srv.Close()
-		hub.Close()
-		mgr.Close()
-	})
-	return srv, mgr
+	e := startEnv(b, train, test, envOptions{web: Options{PredictRate: 1 << 20}})
+	return e.srv, e.mgr
 }
 
 // viewer connects a WebSocket client that reads everything it is sent, as

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -141,23 +140,12 @@ func startLoadEnv(t *testing.T, dataDir string) *loadEnv {
 	if full && (train.Len() != 60000 || test.Len() != 10000) {
 		t.Fatalf("%s holds %d training and %d test images, want the full 60,000 and 10,000", dir, train.Len(), test.Len())
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	hub := stream.NewHub(stream.Options{})
-	mgr, err := sessions.Open(sessions.Options{Dir: t.TempDir(), Hub: hub, Train: train, Test: test, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The product's defaults throughout, the prediction rate limit
-	// included; httptest listens on 127.0.0.1.
-	srv := httptest.NewServer(New(Options{Sessions: mgr, Hub: hub, Log: log}).Handler())
-	e := &loadEnv{srv: srv, mgr: mgr, hub: hub, test: test,
+	// included.
+	env := startEnv(t, train, test, envOptions{})
+	e := &loadEnv{srv: env.srv, mgr: env.mgr, hub: env.hub, test: test,
 		api: &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}}
-	t.Cleanup(func() {
-		e.api.CloseIdleConnections()
-		srv.Close()
-		hub.Close()
-		mgr.Close()
-	})
+	t.Cleanup(e.api.CloseIdleConnections) // runs before the server's shutdown
 	return e
 }
 

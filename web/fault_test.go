@@ -315,7 +315,8 @@ func TestViewerThatNeverReads(t *testing.T) {
 	// waited for the viewer, none would be published, and the test would
 	// time out).
 	const maxLag = 16
-	e := startAPIEnvWith(t, envOptions{hub: stream.Options{MaxLag: maxLag, WriteTimeout: 10 * time.Minute}, sendBuffer: 16 << 10})
+	train, test := subsetData(t)
+	e := startEnv(t, train, test, envOptions{hub: stream.Options{MaxLag: maxLag, WriteTimeout: 10 * time.Minute}, sendBuffer: 16 << 10})
 	id := startLongTraining(t, e)
 	steady := watchSteadily(t, e, id)
 	steady.readPast(0)

@@ -1,51 +1,26 @@
 package web
 
 import (
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/html"
 
 	"cnnviz/engine"
-	"cnnviz/engine/mnist"
 	"cnnviz/sessions"
 	"cnnviz/stream"
-)
-
-var (
-	dataOnce          sync.Once
-	trainSet, testSet *mnist.Set
-	dataErr           error
 )
 
 // newPagesServer runs the web server over a fresh store with the MNIST
 // subset of testdata. Nothing trains unless a test starts it.
 func newPagesServer(t *testing.T) (*Server, *sessions.Manager) {
 	t.Helper()
-	dataOnce.Do(func() { trainSet, testSet, dataErr = mnist.Load("../testdata/mnist") })
-	if dataErr != nil {
-		t.Fatal(dataErr)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hub := stream.NewHub(stream.Options{})
-	mgr, err := sessions.Open(sessions.Options{Dir: t.TempDir(), Hub: hub, Train: trainSet, Test: testSet, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		hub.Close()
-		if err := mgr.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return New(Options{Sessions: mgr, Hub: hub, Log: log}), mgr
+	e := startAPIEnv(t)
+	return e.server, e.mgr
 }
 
 // get answers a GET request, with cookies if any.
