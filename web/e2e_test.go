@@ -315,6 +315,17 @@ func (tb *tab) screenshot(name string) {
 	tb.t.Logf("screenshot: %s", path)
 }
 
+// tapCanvas taps the middle of the drawing canvas with a finger and waits
+// for the answer to the dot it leaves.
+func (tb *tab) tapCanvas() {
+	tb.t.Helper()
+	tb.do(chromedp.ScrollIntoView(testid("draw-canvas")))
+	type point struct{ X, Y float64 }
+	c := eval[point](tb, `(() => { const r = document.querySelector('[data-testid=draw-canvas]').getBoundingClientRect(); return {X: r.x + r.width / 2, Y: r.y + r.height / 2}; })()`)
+	tb.do(chromedp.TapXY(c.X, c.Y))
+	tb.answer(0)
+}
+
 // stroke draws with the mouse through points given as fractions of the
 // drawing canvas's width and height.
 func (tb *tab) stroke(points [][2]float64) {
@@ -652,11 +663,7 @@ func TestBrowser(t *testing.T) {
 		}
 		poll[bool](tb, `document.querySelector('[data-conn]').dataset.state === 'live'`, patience)
 		// A finger's tap leaves a dot, and the dot gets an answer.
-		tb.do(chromedp.ScrollIntoView(testid("draw-canvas")))
-		type point struct{ X, Y float64 }
-		c := eval[point](tb, `(() => { const r = document.querySelector('[data-testid=draw-canvas]').getBoundingClientRect(); return {X: r.x + r.width / 2, Y: r.y + r.height / 2}; })()`)
-		tb.do(chromedp.TapXY(c.X, c.Y))
-		tb.answer(0)
+		tb.tapCanvas()
 		tb.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 		tb.screenshot("session-tablet.png")
 	})
@@ -677,11 +684,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("on a phone the drawing pad (at %.0f px) comes after the loss curve (at %.0f px)", draw, loss)
 		}
 		poll[bool](tb, `document.querySelector('[data-conn]').dataset.state === 'live'`, patience)
-		tb.do(chromedp.ScrollIntoView(testid("draw-canvas")))
-		type point struct{ X, Y float64 }
-		c := eval[point](tb, `(() => { const r = document.querySelector('[data-testid=draw-canvas]').getBoundingClientRect(); return {X: r.x + r.width / 2, Y: r.y + r.height / 2}; })()`)
-		tb.do(chromedp.TapXY(c.X, c.Y))
-		tb.answer(0)
+		tb.tapCanvas()
 	})
 
 	t.Run("latency", func(t *testing.T) {
