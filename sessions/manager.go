@@ -14,10 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -119,11 +117,7 @@ func Open(opts Options) (*Manager, error) {
 				// history stay as they are; the status says why nothing
 				// trains, instead of "running" forever.
 				m.log.Error("session not resumed", "session", rec.ID, "err", err)
-				// Viewers see the reason: name the file, not the server's
-				// directories.
-				path := m.store.CheckpointPath(rec.ID)
-				reason := strings.ReplaceAll(err.Error(), path, filepath.Base(path))
-				s.setStatus(StatusFailed, "could not resume: "+reason)
+				s.setStatus(StatusFailed, "could not resume: "+checkpointReason(err, m.store.CheckpointPath(rec.ID)))
 			}
 		}
 	}

@@ -56,7 +56,7 @@ func (p position) String() string {
 // at could not be written and which one is kept (nil: none), as a stored
 // "notice" and in the session's state, until a checkpoint succeeds.
 func (s *Session) checkpointFailed(at position, kept *position, err error) {
-	msg := fmt.Sprintf("checkpoint at %s failed: %s; ", at, diskReason(err, s.m.store.CheckpointPath(s.id)))
+	msg := fmt.Sprintf("checkpoint at %s failed: %s; ", at, checkpointReason(err, s.m.store.CheckpointPath(s.id)))
 	if kept != nil {
 		msg += fmt.Sprintf("the checkpoint at %s is kept", kept)
 	} else {
@@ -88,10 +88,11 @@ func (s *Session) checkpointWritten(at position) {
 	s.publishEvent("notice", seq, NoticeEvent{Code: NoticeCheckpoint, Level: LevelOK, Message: msg, Step: at.step, Epoch: at.epoch})
 }
 
-// diskReason says why a checkpoint could not be written without the
-// server's file paths, which are none of a viewer's business: "write: no
-// space left on device", "write: file too large".
-func diskReason(err error, path string) string {
+// checkpointReason says why a checkpoint could not be written or read
+// without the server's directories, which are none of a viewer's business:
+// "write: no space left on device", "load 0123abcd.ckpt: checkpoint:
+// checksum mismatch".
+func checkpointReason(err error, path string) string {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Op + ": " + pe.Err.Error()
