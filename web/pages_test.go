@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/net/html"
 
+	"cnnviz/internal/htmlq"
+
 	"cnnviz/engine"
 	"cnnviz/sessions"
 	"cnnviz/stream"
@@ -45,40 +47,6 @@ func parse(t *testing.T, body string) *html.Node {
 	return doc
 }
 
-// byTestID returns the elements with data-testid = id, in document order.
-func byTestID(n *html.Node, id string) []*html.Node {
-	var out []*html.Node
-	for d := range n.Descendants() {
-		if d.Type == html.ElementNode && attr(d, "data-testid") == id {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-func attr(n *html.Node, name string) string {
-	for _, a := range n.Attr {
-		if a.Key == name {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func hasAttr(n *html.Node, name string) bool {
-	return slices.ContainsFunc(n.Attr, func(a html.Attribute) bool { return a.Key == name })
-}
-
-func textOf(n *html.Node) string {
-	var b strings.Builder
-	for d := range n.Descendants() {
-		if d.Type == html.TextNode {
-			b.WriteString(d.Data)
-		}
-	}
-	return strings.TrimSpace(b.String())
-}
-
 // scripts returns the src of every script and fails on inline scripts
 // other than JSON data: the pages must run under a Content-Security-Policy
 // without 'unsafe-inline'.
@@ -100,12 +68,12 @@ func scripts(t *testing.T, doc *html.Node) []string {
 		if d.Data != "script" {
 			continue
 		}
-		switch typ := attr(d, "type"); {
+		switch typ := htmlq.Attr(d, "type"); {
 		case typ == "application/json":
-		case typ == "module" && attr(d, "src") != "" && textOf(d) == "":
-			srcs = append(srcs, attr(d, "src"))
+		case typ == "module" && htmlq.Attr(d, "src") != "" && htmlq.Text(d) == "":
+			srcs = append(srcs, htmlq.Attr(d, "src"))
 		default:
-			t.Errorf("inline or classic script: type %q src %q", typ, attr(d, "src"))
+			t.Errorf("inline or classic script: type %q src %q", typ, htmlq.Attr(d, "src"))
 		}
 	}
 	return srcs
@@ -120,11 +88,11 @@ func TestHomePage(t *testing.T) {
 		}
 		doc := parse(t, rec.Body.String())
 		for _, id := range []string{"draw-canvas", "prediction", "probabilities", "create-form", "no-sessions"} {
-			if len(byTestID(doc, id)) != 1 {
+			if len(htmlq.ByTestID(doc, id)) != 1 {
 				t.Errorf("want one element with data-testid=%q", id)
 			}
 		}
-		if got := textOf(byTestID(doc, "prediction")[0]); got != "" {
+		if got := htmlq.Text(htmlq.ByTestID(doc, "prediction")[0]); got != "" {
 			t.Errorf("prediction before any drawing = %q, want empty", got)
 		}
 		if srcs := scripts(t, doc); len(srcs) != 1 || !strings.HasSuffix(srcs[0], "/js/home.js") {
@@ -145,8 +113,8 @@ func TestHomePage(t *testing.T) {
 		doc := parse(t, rec.Body.String())
 		var ids []string
 		for d := range doc.Descendants() {
-			if d.Type == html.ElementNode && hasAttr(d, "data-session-row") {
-				ids = append(ids, attr(d, "data-id"))
+			if d.Type == html.ElementNode && htmlq.Has(d, "data-session-row") {
+				ids = append(ids, htmlq.Attr(d, "data-id"))
 			}
 		}
 		if want := []string{second.ID(), first.ID()}; !slices.Equal(ids, want) {
@@ -155,16 +123,16 @@ func TestHomePage(t *testing.T) {
 		// Neither has been evaluated nor trains: the newest is the model.
 		var model string
 		for d := range doc.Descendants() {
-			if d.Type == html.ElementNode && hasAttr(d, "data-home-draw") {
-				model = attr(d, "data-model-id")
+			if d.Type == html.ElementNode && htmlq.Has(d, "data-home-draw") {
+				model = htmlq.Attr(d, "data-model-id")
 			}
 		}
 		if model != second.ID() {
 			t.Errorf("drawing asks %q, want the newest session %q", model, second.ID())
 		}
-		statuses := byTestID(doc, "row-status")
-		if len(statuses) != 2 || textOf(statuses[0]) != "created" {
-			t.Errorf("row statuses: %d, first %q", len(statuses), textOf(statuses[0]))
+		statuses := htmlq.ByTestID(doc, "row-status")
+		if len(statuses) != 2 || htmlq.Text(statuses[0]) != "created" {
+			t.Errorf("row statuses: %d, first %q", len(statuses), htmlq.Text(statuses[0]))
 		}
 	})
 }
@@ -191,31 +159,31 @@ func TestSessionPage(t *testing.T) {
 			"draw-canvas", "prediction", "probabilities", "filters", "loss-chart", "activations",
 			"summary-table", "session-status", "epoch-progress", "viewer-note", "preprocessing", "exports",
 		} {
-			if len(byTestID(doc, id)) != 1 {
+			if len(htmlq.ByTestID(doc, id)) != 1 {
 				t.Errorf("want one element with data-testid=%q", id)
 			}
 		}
-		if got := textOf(byTestID(doc, "session-status")[0]); got != "created" {
+		if got := htmlq.Text(htmlq.ByTestID(doc, "session-status")[0]); got != "created" {
 			t.Errorf("status = %q, want created", got)
 		}
 		for _, id := range []string{"control-start", "control-pause", "owner-notice"} {
-			if len(byTestID(doc, id)) != 0 {
+			if len(htmlq.ByTestID(doc, id)) != 0 {
 				t.Errorf("a viewer sees data-testid=%q", id)
 			}
 		}
 		// The summary table: the input, then each of the tiny model's
 		// layers, with the totals in the footer.
-		table := byTestID(doc, "summary-table")[0]
+		table := htmlq.ByTestID(doc, "summary-table")[0]
 		var rows []string
 		for d := range table.Descendants() {
 			if d.Type == html.ElementNode && d.Data == "tr" && d.Parent.Data == "tbody" {
-				rows = append(rows, textOf(d.FirstChild))
+				rows = append(rows, htmlq.Text(d.FirstChild))
 			}
 		}
 		if want := []string{"input", "conv1", "pool1", "conv2", "pool2", "flatten1", "dense1"}; !slices.Equal(rows, want) {
 			t.Errorf("summary rows = %q, want %q", rows, want)
 		}
-		if body := textOf(table); !strings.Contains(body, "5,258") || !strings.Contains(body, "(3*3*1)*8 + 8") {
+		if body := htmlq.Text(table); !strings.Contains(body, "5,258") || !strings.Contains(body, "(3*3*1)*8 + 8") {
 			t.Errorf("summary table lacks the weight total or a formula: %s", body)
 		}
 		if srcs := scripts(t, doc); len(srcs) != 1 || !strings.HasSuffix(srcs[0], "/js/session.js") {
@@ -225,15 +193,15 @@ func TestSessionPage(t *testing.T) {
 
 	t.Run("owner", func(t *testing.T) {
 		doc := parse(t, get(t, s, path, owner).Body.String())
-		start := byTestID(doc, "control-start")
-		if len(start) != 1 || hasAttr(start[0], "hidden") || hasAttr(start[0], "disabled") {
+		start := htmlq.ByTestID(doc, "control-start")
+		if len(start) != 1 || htmlq.Has(start[0], "hidden") || htmlq.Has(start[0], "disabled") {
 			t.Fatalf("the owner of a new session needs a visible, enabled start button")
 		}
-		pause := byTestID(doc, "control-pause")
-		if len(pause) != 1 || !hasAttr(pause[0], "hidden") {
+		pause := htmlq.ByTestID(doc, "control-pause")
+		if len(pause) != 1 || !htmlq.Has(pause[0], "hidden") {
 			t.Errorf("pause must be hidden before training starts")
 		}
-		if len(byTestID(doc, "viewer-note")) != 0 {
+		if len(htmlq.ByTestID(doc, "viewer-note")) != 0 {
 			t.Errorf("the owner is told they only watch")
 		}
 	})
@@ -242,18 +210,18 @@ func TestSessionPage(t *testing.T) {
 		join := "http://example.com" + path // httptest's requests come to example.com
 		viewer := get(t, s, path)
 		doc := parse(t, viewer.Body.String())
-		if links := byTestID(doc, "join-link"); len(links) != 1 || attr(links[0], "value") != join {
+		if links := htmlq.ByTestID(doc, "join-link"); len(links) != 1 || htmlq.Attr(links[0], "value") != join {
 			t.Errorf("join link: want one, %q", join)
 		}
-		if links := byTestID(doc, "present-link"); len(links) != 1 || attr(links[0], "href") != path+"/present" {
+		if links := htmlq.ByTestID(doc, "present-link"); len(links) != 1 || htmlq.Attr(links[0], "href") != path+"/present" {
 			t.Errorf("present link: want one to %s/present", path)
 		}
-		if len(byTestID(doc, "teacher-link")) != 0 || strings.Contains(viewer.Body.String(), token) {
+		if len(htmlq.ByTestID(doc, "teacher-link")) != 0 || strings.Contains(viewer.Body.String(), token) {
 			t.Fatal("a viewer's page carries the owner token")
 		}
 		rec := get(t, s, path, owner)
-		links := byTestID(parse(t, rec.Body.String()), "teacher-link")
-		if len(links) != 1 || attr(links[0], "value") != join+"?owner="+token {
+		links := htmlq.ByTestID(parse(t, rec.Body.String()), "teacher-link")
+		if len(links) != 1 || htmlq.Attr(links[0], "value") != join+"?owner="+token {
 			t.Errorf("the owner's page lacks the teacher link %s?owner=…", join)
 		}
 		if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
@@ -284,10 +252,10 @@ func TestSessionPage(t *testing.T) {
 			t.Errorf("a wrong owner link set cookies %v", c)
 		}
 		doc := parse(t, rec.Body.String())
-		if len(byTestID(doc, "owner-notice")) != 1 || len(byTestID(doc, "viewer-note")) != 1 {
+		if len(htmlq.ByTestID(doc, "owner-notice")) != 1 || len(htmlq.ByTestID(doc, "viewer-note")) != 1 {
 			t.Errorf("a wrong owner link must show the page to a viewer, with a notice")
 		}
-		if len(byTestID(doc, "control-start")) != 0 {
+		if len(htmlq.ByTestID(doc, "control-start")) != 0 {
 			t.Errorf("a wrong owner link shows the controls")
 		}
 	})
@@ -300,7 +268,7 @@ func TestSessionPage(t *testing.T) {
 		if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 			t.Errorf("Content-Type = %q, want the HTML page", ct)
 		}
-		if len(byTestID(parse(t, rec.Body.String()), "not-found")) != 1 {
+		if len(htmlq.ByTestID(parse(t, rec.Body.String()), "not-found")) != 1 {
 			t.Errorf("the 404 page lacks its not-found element")
 		}
 	})
@@ -345,7 +313,7 @@ func TestStaticFiles(t *testing.T) {
 			continue
 		}
 		for _, name := range []string{"href", "src"} {
-			if v := attr(d, name); strings.HasPrefix(v, "/static/") {
+			if v := htmlq.Attr(d, name); strings.HasPrefix(v, "/static/") {
 				if rec := get(t, s, v); rec.Code != http.StatusOK {
 					t.Errorf("%s=%q: %d", name, v, rec.Code)
 				}
@@ -529,11 +497,11 @@ func TestPresentPage(t *testing.T) {
 	}
 	doc := parse(t, rec.Body.String())
 	for _, id := range []string{"present-loss", "present-accuracy", "present-filters", "present-activations", "present-status", "join-url"} {
-		if len(byTestID(doc, id)) != 1 {
+		if len(htmlq.ByTestID(doc, id)) != 1 {
 			t.Errorf("want one element with data-testid=%q", id)
 		}
 	}
-	if got := textOf(byTestID(doc, "join-url")[0]); got != "example.com/sessions/"+sess.ID() {
+	if got := htmlq.Text(htmlq.ByTestID(doc, "join-url")[0]); got != "example.com/sessions/"+sess.ID() {
 		t.Errorf("join address = %q", got)
 	}
 	if srcs := scripts(t, doc); len(srcs) != 1 || !strings.HasSuffix(srcs[0], "/js/present.js") {
@@ -555,7 +523,7 @@ func TestPresentPage(t *testing.T) {
 	t.Cleanup(hub.Close)
 	shared := New(Options{Sessions: mgr, Hub: hub, ShareURL: "http://10.1.2.3:8080/"})
 	doc = parse(t, get(t, shared, path).Body.String())
-	if got := attr(byTestID(doc, "join-url")[0], "href"); got != "http://10.1.2.3:8080/sessions/"+sess.ID() {
+	if got := htmlq.Attr(htmlq.ByTestID(doc, "join-url")[0], "href"); got != "http://10.1.2.3:8080/sessions/"+sess.ID() {
 		t.Errorf("join link with a share address = %q", got)
 	}
 }
@@ -583,7 +551,7 @@ func TestAddressesPeopleType(t *testing.T) {
 	// An address that is no page gets the not-found page in a browser,
 	// JSON elsewhere.
 	rec := browse("/no/such/page")
-	if rec.Code != http.StatusNotFound || len(byTestID(parse(t, rec.Body.String()), "not-found")) != 1 {
+	if rec.Code != http.StatusNotFound || len(htmlq.ByTestID(parse(t, rec.Body.String()), "not-found")) != 1 {
 		t.Errorf("a browser asking for a missing page gets %d %.60q, want the not-found page", rec.Code, rec.Body.String())
 	}
 	for _, target := range []string{"/no/such/page", "/api/no/such/thing"} {

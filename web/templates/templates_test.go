@@ -9,6 +9,8 @@ import (
 
 	"github.com/a-h/templ"
 	"golang.org/x/net/html"
+
+	"cnnviz/internal/htmlq"
 )
 
 var page = Page{Title: "Test", AssetBase: "/static/v1/"}
@@ -27,46 +29,9 @@ func render(t *testing.T, c templ.Component) *html.Node {
 	return doc
 }
 
-func find(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	for d := range n.Descendants() {
-		if d.Type == html.ElementNode && match(d) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-func byTestID(n *html.Node, id string) []*html.Node {
-	return find(n, func(d *html.Node) bool { return attr(d, "data-testid") == id })
-}
-
-func attr(n *html.Node, name string) string {
-	for _, a := range n.Attr {
-		if a.Key == name {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func has(n *html.Node, name string) bool {
-	return slices.ContainsFunc(n.Attr, func(a html.Attribute) bool { return a.Key == name })
-}
-
-func text(n *html.Node) string {
-	var b strings.Builder
-	for d := range n.Descendants() {
-		if d.Type == html.TextNode {
-			b.WriteString(d.Data)
-		}
-	}
-	return strings.Join(strings.Fields(b.String()), " ")
-}
-
 func one(t *testing.T, doc *html.Node, id string) *html.Node {
 	t.Helper()
-	nodes := byTestID(doc, id)
+	nodes := htmlq.ByTestID(doc, id)
 	if len(nodes) != 1 {
 		t.Fatalf("%d elements with data-testid=%q, want 1", len(nodes), id)
 	}
@@ -75,17 +40,17 @@ func one(t *testing.T, doc *html.Node, id string) *html.Node {
 
 func TestLayout(t *testing.T) {
 	doc := render(t, NotFoundPage(NotFound{Page: page, What: `session "x"`}))
-	if got := text(find(doc, func(n *html.Node) bool { return n.Data == "title" })[0]); got != "Test · cnnviz" {
+	if got := htmlq.Text(htmlq.Find(doc, func(n *html.Node) bool { return n.Data == "title" })[0]); got != "Test · cnnviz" {
 		t.Errorf("title = %q", got)
 	}
-	links := find(doc, func(n *html.Node) bool { return n.Data == "link" && attr(n, "rel") == "stylesheet" })
-	if len(links) != 1 || attr(links[0], "href") != "/static/v1/css/app.css" {
+	links := htmlq.Find(doc, func(n *html.Node) bool { return n.Data == "link" && htmlq.Attr(n, "rel") == "stylesheet" })
+	if len(links) != 1 || htmlq.Attr(links[0], "href") != "/static/v1/css/app.css" {
 		t.Errorf("stylesheet links: %d", len(links))
 	}
-	if n := find(doc, func(n *html.Node) bool { return n.Data == "script" }); len(n) != 0 {
+	if n := htmlq.Find(doc, func(n *html.Node) bool { return n.Data == "script" }); len(n) != 0 {
 		t.Errorf("the not-found page loads %d scripts, want none", len(n))
 	}
-	if got := text(one(t, doc, "not-found")); !strings.Contains(got, `no session "x" here`) {
+	if got := htmlq.Text(one(t, doc, "not-found")); !strings.Contains(got, `no session "x" here`) {
 		t.Errorf("not-found text = %q", got)
 	}
 }
@@ -94,17 +59,17 @@ func TestDrawPad(t *testing.T) {
 	for _, steps := range []bool{false, true} {
 		doc := render(t, DrawPad(steps))
 		canvas := one(t, doc, "draw-canvas")
-		if attr(canvas, "width") != "560" || attr(canvas, "height") != "560" {
-			t.Errorf("canvas is %sx%s", attr(canvas, "width"), attr(canvas, "height"))
+		if htmlq.Attr(canvas, "width") != "560" || htmlq.Attr(canvas, "height") != "560" {
+			t.Errorf("canvas is %sx%s", htmlq.Attr(canvas, "width"), htmlq.Attr(canvas, "height"))
 		}
-		if got := text(one(t, doc, "prediction")); got != "" {
+		if got := htmlq.Text(one(t, doc, "prediction")); got != "" {
 			t.Errorf("prediction = %q before any drawing", got)
 		}
-		bars := find(one(t, doc, "probabilities"), func(n *html.Node) bool { return n.Data == "li" })
-		if len(bars) != 10 || attr(bars[7], "data-digit") != "7" {
+		bars := htmlq.Find(one(t, doc, "probabilities"), func(n *html.Node) bool { return n.Data == "li" })
+		if len(bars) != 10 || htmlq.Attr(bars[7], "data-digit") != "7" {
 			t.Errorf("%d probability bars", len(bars))
 		}
-		if got := len(byTestID(doc, "preprocessing")); got != map[bool]int{false: 0, true: 1}[steps] {
+		if got := len(htmlq.ByTestID(doc, "preprocessing")); got != map[bool]int{false: 0, true: 1}[steps] {
 			t.Errorf("DrawPad(%v): %d preprocessing views", steps, got)
 		}
 	}
@@ -124,22 +89,22 @@ func TestHomePage(t *testing.T) {
 		MaxBatchSize: 1024,
 	}
 	doc := render(t, HomePage(v))
-	rows := find(doc, func(n *html.Node) bool { return has(n, "data-session-row") })
-	if len(rows) != 2 || attr(rows[0], "data-seq") != "12" {
+	rows := htmlq.Find(doc, func(n *html.Node) bool { return htmlq.Has(n, "data-session-row") })
+	if len(rows) != 2 || htmlq.Attr(rows[0], "data-seq") != "12" {
 		t.Fatalf("%d session rows", len(rows))
 	}
-	if got := text(rows[1]); !strings.Contains(got, "99.12%") || !strings.Contains(got, "12 / 12") {
+	if got := htmlq.Text(rows[1]); !strings.Contains(got, "99.12%") || !strings.Contains(got, "12 / 12") {
 		t.Errorf("second row = %q", got)
 	}
-	draw := find(doc, func(n *html.Node) bool { return has(n, "data-home-draw") })
-	if len(draw) != 1 || attr(draw[0], "data-model-id") != "b2" {
+	draw := htmlq.Find(doc, func(n *html.Node) bool { return htmlq.Has(n, "data-home-draw") })
+	if len(draw) != 1 || htmlq.Attr(draw[0], "data-model-id") != "b2" {
 		t.Errorf("the drawing card does not name the model")
 	}
-	if got := text(one(t, doc, "home-model")); !strings.Contains(got, "Keras (99.12% on the test images)") {
+	if got := htmlq.Text(one(t, doc, "home-model")); !strings.Contains(got, "Keras (99.12% on the test images)") {
 		t.Errorf("model line = %q", got)
 	}
 	// The presets reach the script as JSON, and the form offers each.
-	data := find(doc, func(n *html.Node) bool { return n.Data == "script" && attr(n, "id") == "presets-data" })
+	data := htmlq.Find(doc, func(n *html.Node) bool { return n.Data == "script" && htmlq.Attr(n, "id") == "presets-data" })
 	if len(data) != 1 {
 		t.Fatal("no presets JSON")
 	}
@@ -149,24 +114,24 @@ func TestHomePage(t *testing.T) {
 	}
 	form := one(t, doc, "create-form")
 	for _, field := range []string{"name", "preset", "learningRate", "batchSize", "epochs", "seed", "optimizer", "layers", "dropout"} {
-		if len(find(form, func(n *html.Node) bool { return attr(n, "name") == field })) != 1 {
+		if len(htmlq.Find(form, func(n *html.Node) bool { return htmlq.Attr(n, "name") == field })) != 1 {
 			t.Errorf("the form lacks the field %q", field)
 		}
 		if field == "dropout" {
 			continue
 		}
-		if len(find(form, func(n *html.Node) bool { return attr(n, "data-error-for") == field })) != 1 {
+		if len(htmlq.Find(form, func(n *html.Node) bool { return htmlq.Attr(n, "data-error-for") == field })) != 1 {
 			t.Errorf("the form has no place for an error of %q", field)
 		}
 	}
-	selected := find(form, func(n *html.Node) bool { return n.Data == "option" && has(n, "selected") })
-	if len(selected) != 1 || attr(selected[0], "value") != "tiny" {
+	selected := htmlq.Find(form, func(n *html.Node) bool { return n.Data == "option" && htmlq.Has(n, "selected") })
+	if len(selected) != 1 || htmlq.Attr(selected[0], "value") != "tiny" {
 		t.Errorf("the tiny preset is not the default choice")
 	}
 
 	v.Model, v.Sessions = nil, nil
 	doc = render(t, HomePage(v))
-	if len(byTestID(doc, "no-sessions")) != 1 || len(byTestID(doc, "home-model")) != 0 {
+	if len(htmlq.ByTestID(doc, "no-sessions")) != 1 || len(htmlq.ByTestID(doc, "home-model")) != 0 {
 		t.Errorf("without sessions the home page must say so")
 	}
 }
@@ -186,52 +151,52 @@ func TestSessionView(t *testing.T) {
 
 	t.Run("viewer", func(t *testing.T) {
 		doc := render(t, SessionView(base))
-		root := find(doc, func(n *html.Node) bool { return has(n, "data-session") })[0]
+		root := htmlq.Find(doc, func(n *html.Node) bool { return htmlq.Has(n, "data-session") })[0]
 		for name, want := range map[string]string{"data-session-id": "s1", "data-owner": "false", "data-probe": "7", "data-test-images": "1000", "data-batches-per-epoch": "125"} {
-			if got := attr(root, name); got != want {
+			if got := htmlq.Attr(root, name); got != want {
 				t.Errorf("%s = %q, want %q", name, got, want)
 			}
 		}
-		if got := text(one(t, doc, "session-status")); got != "running" {
+		if got := htmlq.Text(one(t, doc, "session-status")); got != "running" {
 			t.Errorf("status = %q", got)
 		}
-		if got := attr(one(t, doc, "epoch-progress"), "value"); got != "0.3700" {
+		if got := htmlq.Attr(one(t, doc, "epoch-progress"), "value"); got != "0.3700" {
 			t.Errorf("progress value = %q", got)
 		}
 		one(t, doc, "viewer-note")
-		if n := find(doc, func(n *html.Node) bool { return has(n, "data-action") }); len(n) != 0 {
+		if n := htmlq.Find(doc, func(n *html.Node) bool { return htmlq.Has(n, "data-action") }); len(n) != 0 {
 			t.Errorf("a viewer gets %d controls", len(n))
 		}
-		if n := find(doc, func(n *html.Node) bool { return has(n, "data-probe-input") }); len(n) != 0 {
+		if n := htmlq.Find(doc, func(n *html.Node) bool { return htmlq.Has(n, "data-probe-input") }); len(n) != 0 {
 			t.Errorf("a viewer can pick the probe image")
 		}
 		for _, id := range []string{"loss-chart", "accuracy-chart", "filters", "activations", "summary-table", "mistakes", "confusion", "draw-canvas", "prediction", "probabilities", "preprocessing"} {
 			one(t, doc, id)
 		}
-		if got := text(one(t, doc, "summary-table")); !strings.Contains(got, "26×26×8") || !strings.Contains(got, "(3*3*1)*8 + 8") {
+		if got := htmlq.Text(one(t, doc, "summary-table")); !strings.Contains(got, "26×26×8") || !strings.Contains(got, "(3*3*1)*8 + 8") {
 			t.Errorf("summary table = %q", got)
 		}
-		checkpoint := find(one(t, doc, "exports"), func(n *html.Node) bool { return has(n, "data-checkpoint") })
-		if len(checkpoint) != 1 || !has(checkpoint[0], "hidden") {
+		checkpoint := htmlq.Find(one(t, doc, "exports"), func(n *html.Node) bool { return htmlq.Has(n, "data-checkpoint") })
+		if len(checkpoint) != 1 || !htmlq.Has(checkpoint[0], "hidden") {
 			t.Errorf("the checkpoint link must wait for a checkpoint")
 		}
 		// Explanations are folded away.
-		if n := find(doc, func(n *html.Node) bool { return n.Data == "details" && has(n, "open") }); len(n) != 0 {
+		if n := htmlq.Find(doc, func(n *html.Node) bool { return n.Data == "details" && htmlq.Has(n, "open") }); len(n) != 0 {
 			t.Errorf("%d explanations are open by default", len(n))
 		}
-		if n := find(doc, func(n *html.Node) bool { return n.Data == "details" }); len(n) < 6 {
+		if n := htmlq.Find(doc, func(n *html.Node) bool { return n.Data == "details" }); len(n) < 6 {
 			t.Errorf("only %d explanations", len(n))
 		}
 	})
 
 	t.Run("warning", func(t *testing.T) {
-		if w := one(t, render(t, SessionView(base)), "warning"); !has(w, "hidden") {
+		if w := one(t, render(t, SessionView(base)), "warning"); !htmlq.Has(w, "hidden") {
 			t.Error("an empty warning is shown")
 		}
 		v := base
 		v.Warning = "checkpoint at batch 8 of epoch 1 failed: write: file too large"
-		if w := one(t, render(t, SessionView(v)), "warning"); has(w, "hidden") || text(w) != v.Warning {
-			t.Errorf("warning %q: hidden %v, text %q", v.Warning, has(w, "hidden"), text(w))
+		if w := one(t, render(t, SessionView(v)), "warning"); htmlq.Has(w, "hidden") || htmlq.Text(w) != v.Warning {
+			t.Errorf("warning %q: hidden %v, text %q", v.Warning, htmlq.Has(w, "hidden"), htmlq.Text(w))
 		}
 	})
 
@@ -257,22 +222,22 @@ func TestSessionView(t *testing.T) {
 			v.Owner, v.Status = true, tt.status
 			doc := render(t, SessionView(v))
 			var visible, enabled []string
-			for _, b := range find(doc, func(n *html.Node) bool { return has(n, "data-action") }) {
-				a := attr(b, "data-action")
-				if attr(b, "data-testid") != "control-"+a {
-					t.Errorf("control %q has data-testid %q", a, attr(b, "data-testid"))
+			for _, b := range htmlq.Find(doc, func(n *html.Node) bool { return htmlq.Has(n, "data-action") }) {
+				a := htmlq.Attr(b, "data-action")
+				if htmlq.Attr(b, "data-testid") != "control-"+a {
+					t.Errorf("control %q has data-testid %q", a, htmlq.Attr(b, "data-testid"))
 				}
-				if !has(b, "hidden") {
+				if !htmlq.Has(b, "hidden") {
 					visible = append(visible, a)
 				}
-				if !has(b, "disabled") {
+				if !htmlq.Has(b, "disabled") {
 					enabled = append(enabled, a)
 				}
 			}
 			if !slices.Equal(visible, tt.visible) || !slices.Equal(enabled, tt.enabled) {
 				t.Errorf("visible %q enabled %q, want %q and %q", visible, enabled, tt.visible, tt.enabled)
 			}
-			if len(byTestID(doc, "viewer-note")) != 0 {
+			if len(htmlq.ByTestID(doc, "viewer-note")) != 0 {
 				t.Errorf("the owner is told they only watch")
 			}
 		})
@@ -281,7 +246,7 @@ func TestSessionView(t *testing.T) {
 	t.Run("notice", func(t *testing.T) {
 		v := base
 		v.Notice = "This owner link does not match"
-		if got := text(one(t, render(t, SessionView(v)), "owner-notice")); got != v.Notice {
+		if got := htmlq.Text(one(t, render(t, SessionView(v)), "owner-notice")); got != v.Notice {
 			t.Errorf("notice = %q", got)
 		}
 	})
