@@ -98,6 +98,20 @@ func (s *Server) session(c echo.Context) (*sessions.Session, error) {
 	return s.sessions.Get(c.Param("id"))
 }
 
+// sessionSince returns the session in the path and the sequence number in
+// ?since= (0 when absent), after which the history and the stream resume.
+func (s *Server) sessionSince(c echo.Context) (*sessions.Session, uint64, error) {
+	sess, err := s.session(c)
+	if err != nil {
+		return nil, 0, err
+	}
+	since, err := parseUint(c.QueryParam("since"), "since")
+	if err != nil {
+		return nil, 0, err
+	}
+	return sess, since, nil
+}
+
 func (s *Server) getSession(c echo.Context) error {
 	sess, err := s.session(c)
 	if err != nil {
@@ -207,11 +221,7 @@ func (s *Server) predict(c echo.Context) error {
 // history returns the stored stream events after ?since= as a JSON array,
 // for clients that do not keep a WebSocket open.
 func (s *Server) history(c echo.Context) error {
-	sess, err := s.session(c)
-	if err != nil {
-		return err
-	}
-	since, err := parseUint(c.QueryParam("since"), "since")
+	sess, since, err := s.sessionSince(c)
 	if err != nil {
 		return err
 	}

@@ -18,11 +18,7 @@ import (
 // watch upgrades to the session's live stream. ?since=N resumes after
 // sequence number N (0 or absent: the whole history).
 func (s *Server) watch(c echo.Context) error {
-	sess, err := s.session(c)
-	if err != nil {
-		return err
-	}
-	since, err := parseUint(c.QueryParam("since"), "since")
+	sess, since, err := s.sessionSince(c)
 	if err != nil {
 		return err
 	}
